@@ -1,0 +1,32 @@
+//! Domain types shared by every tidecast crate.
+//!
+//! * [`Series`]: a regular time grid with missing samples (`NaN`), built from raw samples
+//!   with step inference, de-duplication and gap bridging.
+//! * [`Calendar`]: local time in an IANA zone and day types from a holiday/event file.
+//! * [`Forecast`]: point forecasts with any number of quantiles.
+//! * [`Fit`] / [`Predict`]: the one interface every model implements.
+//!
+//! This crate does no I/O; readers and writers live in `tidecast-io`.
+
+mod calendar;
+mod duration;
+mod error;
+mod forecast;
+mod model;
+mod series;
+
+pub use calendar::{Calendar, CalendarError, DayType, LocalTime};
+pub use duration::{format_duration, parse_duration, parse_timestamp};
+pub use error::{Error, Result};
+pub use forecast::Forecast;
+pub use model::{Fit, Predict};
+pub use series::{Sample, Series, SeriesBuilder, infer_step};
+
+/// Format Unix seconds as RFC 3339 UTC (`2026-10-01T06:00:00Z`), the format of every file
+/// tidecast writes.
+pub fn format_timestamp(unix_seconds: i64) -> String {
+    match chrono::DateTime::from_timestamp(unix_seconds, 0) {
+        Some(t) => t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        None => unix_seconds.to_string(),
+    }
+}

@@ -1,0 +1,89 @@
+//! Prediction intervals calibrated by horizon on out-of-sample residuals.
+
+/// Quantile levels stored per horizon; others are interpolated between them.
+const LEVELS: [f64; 23] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6, 0.65, 0.7, 0.75, 0.8,
+    0.85, 0.9, 0.95, 0.975, 0.99, 0.995,
+];
+
+/// Scaled-residual quantiles per horizon (1-based horizon h is row h - 1).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Calibration {
+    rows: Vec<[f64; LEVELS.len()]>,
+}
+
+impl Calibration {
+    /// From scaled residuals per horizon (`residuals[h - 1]`). Horizons with fewer than
+    /// `min_n` residuals borrow the previous horizon's row (or stay zero-width for h = 1).
+    pub(crate) fn from_residuals(residuals: &mut [Vec<f64>], min_n: usize) -> Self {
+        let mut rows: Vec<[f64; LEVELS.len()]> = Vec::with_capacity(residuals.len());
+        for r in residuals.iter_mut() {
+            r.retain(|x| x.is_finite());
+            if r.len() < min_n {
+                rows.push(rows.last().copied().unwrap_or([0.0; LEVELS.len()]));
+                continue;
+            }
+            r.sort_by(f64::total_cmp);
+            let mut row = [0.0; LEVELS.len()];
+            for (k, q) in LEVELS.iter().enumerate() {
+                row[k] = empirical_quantile(r, *q);
+            }
+            rows.push(row);
+        }
+        Self { rows }
+    }
+
+    /// Scaled residual at quantile level `q` for 1-based horizon `h` (beyond the calibrated
+    /// horizons, the last row applies).
+    pub(crate) fn quantile(&self, h: usize, q: f64) -> f64 {
+        let Some(row) = self.rows.get(h.saturating_sub(1)).or(self.rows.last()) else {
+            return 0.0;
+        };
+        if q <= LEVELS[0] {
+            return row[0];
+        }
+        if q >= LEVELS[LEVELS.len() - 1] {
+            return row[LEVELS.len() - 1];
+        }
+        let k = LEVELS.iter().position(|l| *l >= q).unwrap_or(LEVELS.len() - 1);
+        if (LEVELS[k] - q).abs() < 1e-12 {
+            return row[k];
+        }
+        let (l0, l1) = (LEVELS[k - 1], LEVELS[k]);
+        let w = (q - l0) / (l1 - l0);
+        row[k - 1] * (1.0 - w) + row[k] * w
+    }
+}
+
+/// Type-7 (linear) empirical quantile of sorted data.
+pub(crate) fn empirical_quantile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let pos = q.clamp(0.0, 1.0) * (sorted.len() - 1) as f64;
+    let lo = pos.floor() as usize;
+    let hi = pos.ceil() as usize;
+    sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_of_a_uniform_sample_are_the_levels() {
+        let mut r = vec![(0..=1000).map(|i| i as f64 / 1000.0).collect::<Vec<_>>()];
+        let c = Calibration::from_residuals(&mut r, 10);
+        for q in [0.1, 0.5, 0.9, 0.33, 0.999] {
+            assert!((c.quantile(1, q) - q.min(0.995)).abs() < 1e-9, "{q}");
+        }
+        assert_eq!(c.quantile(7, 0.9), c.quantile(1, 0.9), "beyond the last row");
+    }
+
+    #[test]
+    fn thin_horizons_borrow_the_previous_row() {
+        let mut r = vec![vec![1.0; 50], vec![5.0; 3]];
+        let c = Calibration::from_residuals(&mut r, 10);
+        assert_eq!(c.quantile(2, 0.9), 1.0);
+    }
+}

@@ -1,0 +1,195 @@
+//! The refit schedule shared by `forecast`, `backtest` and the server.
+//!
+//! A model is refitted at every multiple of `refit_every` since the Unix epoch (00:00 UTC
+//! daily by default) on the `window` of history ending there, and absorbs each observation
+//! after that point as a state update. `forecast` on a history ending at `t` and a
+//! backtest origin at `t` therefore run exactly the same computation: the backtest is an
+//! honest replay of production.
+
+use crate::naive::{Season, SeasonalNaiveSpec};
+use crate::tidal::TidalSpec;
+use std::str::FromStr;
+use std::sync::Arc;
+use tidecast_core::{Calendar, Error, Fit, Forecast, Predict, Result, Series};
+
+/// The model families the CLI and the server can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ModelKind {
+    /// Tidal profile x level ([`crate::TidalSpec`]); the default.
+    #[default]
+    Tidal,
+    /// Seasonal naive, one day back.
+    SeasonalNaiveDay,
+    /// Seasonal naive, one week back.
+    SeasonalNaiveWeek,
+}
+
+impl ModelKind {
+    /// Every kind with its CLI name.
+    pub const ALL: [(ModelKind, &'static str); 3] = [
+        (ModelKind::Tidal, "tidal"),
+        (ModelKind::SeasonalNaiveDay, "snaive-day"),
+        (ModelKind::SeasonalNaiveWeek, "snaive-week"),
+    ];
+
+    /// The CLI name.
+    pub fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(k, _)| *k == self)
+            .map(|(_, n)| *n)
+            .expect("every kind is listed")
+    }
+}
+
+impl FromStr for ModelKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL
+            .iter()
+            .find(|(_, n)| n.eq_ignore_ascii_case(s))
+            .map(|(k, _)| *k)
+            .ok_or_else(|| {
+                let names: Vec<_> = Self::ALL.iter().map(|(_, n)| *n).collect();
+                format!("unknown model {s:?} (expected one of {})", names.join(", "))
+            })
+    }
+}
+
+/// Fits models on a schedule and forecasts from their updated state.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct Forecaster {
+    kind: ModelKind,
+    refit_every: i64,
+    window: i64,
+    quantiles: Vec<f64>,
+    calendar: Arc<Calendar>,
+}
+
+/// One backtest origin and the forecast made there.
+#[derive(Debug, Clone)]
+pub struct OriginForecast {
+    /// The origin as given.
+    pub origin: i64,
+    /// Grid index of the last observation the forecast could use.
+    pub last_index: usize,
+    /// The forecast.
+    pub forecast: Forecast,
+}
+
+impl Forecaster {
+    /// A forecaster with the default model, daily refits on 42 days and 10 %/90 % quantiles.
+    pub fn new(calendar: Arc<Calendar>) -> Self {
+        Self {
+            kind: ModelKind::Tidal,
+            refit_every: 86_400,
+            window: 42 * 86_400,
+            quantiles: vec![0.1, 0.9],
+            calendar,
+        }
+    }
+    /// The model family.
+    pub fn model(mut self, kind: ModelKind) -> Self {
+        self.kind = kind;
+        self
+    }
+    /// Seconds between refits (aligned to the Unix epoch).
+    pub fn refit_every(mut self, secs: i64) -> Self {
+        self.refit_every = secs.max(1);
+        self
+    }
+    /// Seconds of history each fit sees.
+    pub fn window(mut self, secs: i64) -> Self {
+        self.window = secs.max(1);
+        self
+    }
+    /// Quantile levels to forecast, each in (0, 1).
+    pub fn quantiles(mut self, q: &[f64]) -> Self {
+        self.quantiles = q.to_vec();
+        self
+    }
+
+    /// The last refit point at or before `t`.
+    pub fn refit_point(&self, t: i64) -> i64 {
+        t.div_euclid(self.refit_every) * self.refit_every
+    }
+
+    /// Fit the model as it would have been fitted at refit point `at`.
+    pub fn fit_at(&self, history: &Series, at: i64, steps: usize) -> Result<Box<dyn Predict>> {
+        let train = history.window(at - self.window + 1, at);
+        if train.observed() == 0 {
+            return Err(Error::NotEnoughData(format!(
+                "no observations in the {}s before the refit point {}",
+                self.window,
+                tidecast_core::format_timestamp(at)
+            )));
+        }
+        let cal = self.calendar.clone();
+        Ok(match self.kind {
+            ModelKind::Tidal => Box::new(TidalSpec::new().max_horizon(steps).fit(&train, cal)?),
+            ModelKind::SeasonalNaiveDay => {
+                Box::new(SeasonalNaiveSpec::new(Season::Day).fit(&train, cal)?)
+            }
+            ModelKind::SeasonalNaiveWeek => {
+                Box::new(SeasonalNaiveSpec::new(Season::Week).fit(&train, cal)?)
+            }
+        })
+    }
+
+    /// Forecast `steps` grid points after the end of `history`.
+    pub fn forecast(&self, history: &Series, steps: usize) -> Result<Forecast> {
+        let last = history
+            .end()
+            .ok_or_else(|| Error::NotEnoughData("empty history".into()))?;
+        let at = self.refit_point(last);
+        let mut model = self.fit_at(history, at, steps)?;
+        let from = history.index_at_or_before(at).map_or(0, |i| i + 1);
+        for i in from..history.len() {
+            model.update(history.timestamp(i), history.values()[i]);
+        }
+        model.predict(steps, &self.quantiles)
+    }
+
+    /// Rolling-origin replay: for each origin (ascending), the forecast `forecast` would
+    /// make on the history cut at that origin. `progress` is called after each origin.
+    pub fn backtest(
+        &self,
+        history: &Series,
+        origins: &[i64],
+        steps: usize,
+        mut progress: impl FnMut(usize),
+    ) -> Result<Vec<OriginForecast>> {
+        if origins.windows(2).any(|w| w[1] < w[0]) {
+            return Err(Error::InvalidParameter("origins must ascend".into()));
+        }
+        let mut out = Vec::with_capacity(origins.len());
+        let mut current: Option<(i64, Box<dyn Predict>, usize)> = None;
+        for (k, &origin) in origins.iter().enumerate() {
+            let Some(last) = history.index_at_or_before(origin) else {
+                return Err(Error::NotEnoughData(format!(
+                    "origin {} is before the first sample",
+                    tidecast_core::format_timestamp(origin)
+                )));
+            };
+            let at = self.refit_point(history.timestamp(last));
+            if current.as_ref().is_none_or(|c| c.0 != at) {
+                let model = self.fit_at(history, at, steps)?;
+                let seen = history.index_at_or_before(at).map_or(0, |i| i + 1);
+                current = Some((at, model, seen));
+            }
+            let (_, model, seen) = current.as_mut().expect("set above");
+            while *seen <= last {
+                model.update(history.timestamp(*seen), history.values()[*seen]);
+                *seen += 1;
+            }
+            out.push(OriginForecast {
+                origin,
+                last_index: last,
+                forecast: model.predict(steps, &self.quantiles)?,
+            });
+            progress(k + 1);
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,25 @@
+//! tidecast's forecasting models.
+//!
+//! * [`TidalSpec`] / [`Tidal`]: a seasonal profile by local time of day and day class
+//!   times a level that follows the latest observations, tuned per series by an inner
+//!   rolling-origin validation; the default.
+//! * [`SeasonalNaiveSpec`] / [`SeasonalNaive`]: the value one day or one week earlier.
+//! * [`Forecaster`]: the refit schedule that `forecast`, `backtest` and the server share,
+//!   so a backtest is an honest replay of production.
+//! * [`score`]: MASE, sMAPE, peak under-forecast and interval coverage by horizon.
+//!
+//! Every model implements [`tidecast_core::Fit`] / [`tidecast_core::Predict`] and returns
+//! quantiles calibrated on its own out-of-sample residuals, per horizon.
+
+mod calibration;
+mod engine;
+mod metrics;
+mod naive;
+mod profile;
+mod tidal;
+
+pub use engine::{Forecaster, ModelKind, OriginForecast};
+pub use metrics::{HorizonScore, score};
+pub use naive::{Season, SeasonalNaive, SeasonalNaiveSpec};
+pub use profile::ProfileKind;
+pub use tidal::{Tidal, TidalSpec};

@@ -1,0 +1,211 @@
+//! Seasonal profiles by local time of day and day class.
+
+use tidecast_core::{DayType, LocalTime};
+
+/// How days are grouped into profile classes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ProfileKind {
+    /// Two classes: working days (workdays, make-up workdays) and rest days (weekends,
+    /// holidays).
+    Daily,
+    /// Seven classes, one per weekday; holidays count as Sundays and make-up workdays as
+    /// Mondays.
+    Weekly,
+}
+
+impl ProfileKind {
+    fn classes(self) -> usize {
+        match self {
+            ProfileKind::Daily => 2,
+            ProfileKind::Weekly => 7,
+        }
+    }
+
+    fn class(self, l: &LocalTime) -> usize {
+        match self {
+            ProfileKind::Daily => usize::from(!l.day_type.is_working()),
+            ProfileKind::Weekly => match l.day_type {
+                DayType::Holiday => 6,
+                DayType::MakeupWorkday => 0,
+                _ => l.weekday.num_days_from_monday() as usize,
+            },
+        }
+    }
+
+    /// Name used in logs and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            ProfileKind::Daily => "daily",
+            ProfileKind::Weekly => "weekly",
+        }
+    }
+}
+
+/// A robust seasonal profile: the median of the observations in each (day class, slot of
+/// the local day) bucket, lightly smoothed, read back with linear interpolation between
+/// bucket centres.
+#[derive(Debug, Clone)]
+pub(crate) struct Profile {
+    kind: ProfileKind,
+    slot_secs: u32,
+    slots: usize,
+    /// Mean offset of observations inside their slot: where a bucket's median "sits".
+    centre: f64,
+    values: Vec<f64>,
+}
+
+/// Profile slots are at least 5 minutes wide: finer buckets only add noise and memory.
+const MIN_SLOT_SECS: i64 = 300;
+
+impl Profile {
+    /// Estimate from grid values (`NaN` = missing) and their local times. `None` when no
+    /// observation is present at all.
+    pub(crate) fn estimate(
+        kind: ProfileKind,
+        step: i64,
+        values: &[f64],
+        locals: &[LocalTime],
+        smooth: usize,
+    ) -> Option<Profile> {
+        let slot_secs = step.clamp(MIN_SLOT_SECS, 3600) as u32;
+        let slots = 86_400usize.div_ceil(slot_secs as usize);
+        let classes = kind.classes();
+        let mut buckets: Vec<Vec<f64>> = vec![Vec::new(); classes * slots];
+        let (mut offset_sum, mut offset_n) = (0.0, 0usize);
+        for (v, l) in values.iter().zip(locals) {
+            if v.is_nan() {
+                continue;
+            }
+            let slot = (l.second_of_day / slot_secs) as usize;
+            buckets[kind.class(l) * slots + slot].push(*v);
+            offset_sum += f64::from(l.second_of_day % slot_secs);
+            offset_n += 1;
+        }
+        if offset_n == 0 {
+            return None;
+        }
+        let mut out: Vec<f64> = buckets.iter_mut().map(|b| median(b)).collect();
+        fill_missing(&mut out, classes, slots);
+        if smooth > 1 {
+            for c in 0..classes {
+                smooth_circular(&mut out[c * slots..(c + 1) * slots], smooth);
+            }
+        }
+        Some(Profile {
+            kind,
+            slot_secs,
+            slots,
+            centre: offset_sum / offset_n as f64,
+            values: out,
+        })
+    }
+
+    pub(crate) fn kind(&self) -> ProfileKind {
+        self.kind
+    }
+
+    /// The profile value at a local time.
+    pub(crate) fn at(&self, l: &LocalTime) -> f64 {
+        let base = self.kind.class(l) * self.slots;
+        let pos = (f64::from(l.second_of_day) - self.centre) / f64::from(self.slot_secs);
+        let lo = pos.floor();
+        let w = pos - lo;
+        let i0 = (lo as i64).rem_euclid(self.slots as i64) as usize;
+        let i1 = (i0 + 1) % self.slots;
+        self.values[base + i0] * (1.0 - w) + self.values[base + i1] * w
+    }
+
+}
+
+/// Median of a bucket (`NaN` if empty); sorts in place.
+fn median(b: &mut [f64]) -> f64 {
+    if b.is_empty() {
+        return f64::NAN;
+    }
+    b.sort_by(f64::total_cmp);
+    let n = b.len();
+    if n % 2 == 1 {
+        b[n / 2]
+    } else {
+        0.5 * (b[n / 2 - 1] + b[n / 2])
+    }
+}
+
+/// Empty buckets take the mean of the same slot in the other classes, else the nearest
+/// filled slot of their own class, else the overall median.
+fn fill_missing(v: &mut [f64], classes: usize, slots: usize) {
+    let snapshot = v.to_vec();
+    for c in 0..classes {
+        for s in 0..slots {
+            if !v[c * slots + s].is_nan() {
+                continue;
+            }
+            let others: Vec<f64> = (0..classes)
+                .map(|k| snapshot[k * slots + s])
+                .filter(|x| !x.is_nan())
+                .collect();
+            if !others.is_empty() {
+                v[c * slots + s] = others.iter().sum::<f64>() / others.len() as f64;
+            }
+        }
+    }
+    let mut all: Vec<f64> = v.iter().copied().filter(|x| !x.is_nan()).collect();
+    let overall = median(&mut all);
+    for c in 0..classes {
+        let row = &mut v[c * slots..(c + 1) * slots];
+        let snap = row.to_vec();
+        for s in 0..slots {
+            if !row[s].is_nan() {
+                continue;
+            }
+            row[s] = (1..slots)
+                .flat_map(|d| [snap[(s + d) % slots], snap[(s + slots - d) % slots]])
+                .find(|x| !x.is_nan())
+                .unwrap_or(overall);
+        }
+    }
+}
+
+/// Centred moving average of odd width `w` over a circular day.
+fn smooth_circular(row: &mut [f64], w: usize) {
+    let n = row.len();
+    let half = w / 2;
+    let src = row.to_vec();
+    for (i, out) in row.iter_mut().enumerate() {
+        let mut s = 0.0;
+        for d in 0..=2 * half {
+            s += src[(i + n + d - half) % n];
+        }
+        *out = s / (2 * half + 1) as f64;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tidecast_core::Calendar;
+
+    #[test]
+    fn a_clean_daily_cycle_is_recovered_at_every_minute() {
+        let cal = Calendar::default();
+        let n = 3 * 1440;
+        let f = |t: i64| 100.0 + 50.0 * ((t % 86_400) as f64 / 86_400.0 * std::f64::consts::TAU).sin();
+        let values: Vec<f64> = (0..n).map(|i| f(i as i64 * 60)).collect();
+        let locals = cal.local_times(0, 60, n);
+        let p = Profile::estimate(ProfileKind::Daily, 60, &values, &locals, 1).unwrap();
+        for i in (0..1440).step_by(7) {
+            let got = p.at(&locals[i]);
+            assert!((got - f(i as i64 * 60)).abs() < 0.2, "minute {i}: {got}");
+        }
+    }
+
+    #[test]
+    fn missing_classes_borrow_from_the_others() {
+        let mut v = vec![f64::NAN, 2.0, f64::NAN, 4.0];
+        fill_missing(&mut v, 2, 2);
+        assert_eq!(v, vec![2.0, 2.0, 4.0, 4.0]);
+        let mut v = vec![f64::NAN, f64::NAN, 1.0, f64::NAN];
+        fill_missing(&mut v, 2, 2);
+        assert_eq!(v, vec![1.0, 1.0, 1.0, 1.0]);
+    }
+}

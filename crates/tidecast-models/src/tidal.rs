@@ -1,0 +1,477 @@
+//! The tidal model: a seasonal profile by local time and day class, times a level that
+//! follows the latest observations.
+//!
+//! `y(t) ≈ P(t) · r(t)`, where `P` is a robust [`Profile`] and `r` is the ratio of the load
+//! to its profile. Two exponentially weighted regressions of `y` on `P` through the origin
+//! track `r`: a slow one (the level: growth, holidays, drift) and a fast one (the last
+//! minutes). The forecast `h` steps ahead is `P(t+h) · (r_slow + φ^h (r_fast - r_slow))`:
+//! the latest deviation decays into the level. Weighting by `P²` makes idle nights, where
+//! ratios are noise, count little. Which profile (daily or weekly classes, smoothed or
+//! not) and which decays are chosen per series by an inner rolling-origin validation on the
+//! last days of the training window; intervals come from that validation's residuals, per
+//! horizon.
+
+use crate::calibration::Calibration;
+use crate::profile::{Profile, ProfileKind};
+use std::sync::Arc;
+use tidecast_core::{Calendar, Error, Fit, Forecast, Predict, Result, Series};
+
+/// Gaps up to this long are bridged by interpolation before fitting.
+pub(crate) const BRIDGE_SECS: i64 = 15 * 60;
+
+/// Specification of the tidal model.
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct TidalSpec {
+    max_horizon: usize,
+    validation_secs: i64,
+    kinds: Vec<ProfileKind>,
+}
+
+impl Default for TidalSpec {
+    fn default() -> Self {
+        Self {
+            max_horizon: 12,
+            validation_secs: 7 * 86_400,
+            kinds: vec![ProfileKind::Daily, ProfileKind::Weekly],
+        }
+    }
+}
+
+impl TidalSpec {
+    /// Defaults: both profile kinds, 7 days of inner validation.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Calibrate intervals up to this many steps ahead (longer horizons reuse the last).
+    pub fn max_horizon(mut self, steps: usize) -> Self {
+        self.max_horizon = steps.max(1);
+        self
+    }
+
+    /// Restrict the profile kinds considered.
+    pub fn kinds(mut self, kinds: &[ProfileKind]) -> Self {
+        self.kinds = kinds.to_vec();
+        self
+    }
+}
+
+/// Per-step decay factors of the level filters.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Params {
+    slow: f64,
+    fast: f64,
+    phi: f64,
+}
+
+/// Weighted-regression sums of the two level filters.
+#[derive(Debug, Clone, Copy, Default)]
+struct Levels {
+    a_slow: f64,
+    b_slow: f64,
+    a_fast: f64,
+    b_fast: f64,
+}
+
+impl Levels {
+    fn update(&mut self, y: f64, p: f64, prm: &Params) {
+        self.a_slow = prm.slow * self.a_slow + y * p;
+        self.b_slow = prm.slow * self.b_slow + p * p;
+        self.a_fast = prm.fast * self.a_fast + y * p;
+        self.b_fast = prm.fast * self.b_fast + p * p;
+    }
+    fn slow(&self) -> f64 {
+        if self.b_slow > 1e-300 {
+            self.a_slow / self.b_slow
+        } else {
+            1.0
+        }
+    }
+    fn fast(&self) -> f64 {
+        if self.b_fast > 1e-300 {
+            self.a_fast / self.b_fast
+        } else {
+            self.slow()
+        }
+    }
+}
+
+/// A fitted tidal model.
+#[derive(Debug, Clone)]
+pub struct Tidal {
+    calendar: Arc<Calendar>,
+    profile: Profile,
+    params: Params,
+    levels: Levels,
+    step: i64,
+    last: i64,
+    calibration: Calibration,
+    scale_floor: f64,
+    non_negative: bool,
+    cap: f64,
+    name: String,
+}
+
+fn decay(step: i64, half_life: f64) -> f64 {
+    if half_life <= 0.0 {
+        0.0
+    } else {
+        0.5f64.powf(step as f64 / half_life)
+    }
+}
+
+fn candidate_params(step: i64) -> (Vec<(f64, f64)>, Vec<f64>) {
+    let s = step as f64;
+    let slow = [12.0 * 3600.0, 2.0 * 86_400.0, 7.0 * 86_400.0];
+    let mut fast: Vec<f64> = vec![s, 3.0 * s, 1800.0, 7200.0];
+    fast.sort_by(f64::total_cmp);
+    fast.dedup();
+    let mut levels = Vec::new();
+    for hs in slow {
+        for hf in &fast {
+            levels.push((decay(step, hs), decay(step, *hf)));
+        }
+    }
+    // φ per step from a decay time: 0 = the fast deviation is ignored, 1 = it persists.
+    let phis = [0.0, (-s / 1800.0).exp(), (-s / 7200.0).exp(), (-s / 28_800.0).exp(), 1.0];
+    (levels, phis.to_vec())
+}
+
+fn tuning_horizons(step: i64) -> Vec<usize> {
+    let mut h: Vec<usize> = [300i64, 900, 1800, 3600]
+        .iter()
+        .map(|s| ((s + step / 2) / step).max(1) as usize)
+        .collect();
+    h.dedup();
+    h
+}
+
+impl Fit for TidalSpec {
+    type Fitted = Tidal;
+
+    fn fit(&self, history: &Series, calendar: Arc<Calendar>) -> Result<Tidal> {
+        let step = history.step();
+        let series = history.bridged(BRIDGE_SECS);
+        let n = series.len();
+        let y = series.values();
+        let observed = series.observed();
+        if (observed as i64) * step < 86_400 {
+            return Err(Error::NotEnoughData(format!(
+                "the tidal model needs at least one day of observations, got {observed} samples at a {step}s step"
+            )));
+        }
+        let locals = calendar.local_times(series.start(), step, n);
+        let non_negative = y.iter().filter(|v| !v.is_nan()).all(|v| *v >= 0.0);
+        let max_abs = y.iter().filter(|v| !v.is_nan()).fold(0.0f64, |m, v| m.max(v.abs()));
+        let mean_abs =
+            y.iter().filter(|v| !v.is_nan()).map(|v| v.abs()).sum::<f64>() / observed as f64;
+        let scale_floor = 0.01 * mean_abs + 1e-9;
+
+        let span = n as i64 * step;
+        let val = if span >= 3 * 86_400 {
+            ((self.validation_secs / step) as usize).min(n / 3)
+        } else {
+            0
+        };
+        let split = n - val;
+        let smooths: Vec<usize> = {
+            let slot = step.clamp(300, 3600);
+            let mut v = vec![1, ((900 / slot) as usize | 1).max(1)];
+            v.dedup();
+            v
+        };
+        let (level_grid, phis) = candidate_params(step);
+        let horizons = tuning_horizons(step);
+        let stride = (val / 1500).max(1);
+
+        // Inner validation: profiles from the data before `split`, errors after it.
+        let mut best: Option<(f64, ProfileKind, usize, Params)> = None;
+        if val > 0 {
+            for &kind in &self.kinds {
+                if kind == ProfileKind::Weekly && (split as i64) * step < 14 * 86_400 {
+                    continue;
+                }
+                for &smooth in &smooths {
+                    let Some(pre) =
+                        Profile::estimate(kind, step, &y[..split], &locals[..split], smooth)
+                    else {
+                        continue;
+                    };
+                    let p: Vec<f64> = locals.iter().map(|l| pre.at(l)).collect();
+                    for &(slow, fast) in &level_grid {
+                        let errs = validate(y, &p, split, stride, &horizons, slow, fast, &phis);
+                        for (k, e) in errs.iter().enumerate() {
+                            if best.as_ref().is_none_or(|b| *e < b.0) {
+                                best = Some((
+                                    *e,
+                                    kind,
+                                    smooth,
+                                    Params {
+                                        slow,
+                                        fast,
+                                        phi: phis[k],
+                                    },
+                                ));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let (kind, smooth, params) = match best {
+            Some((_, k, s, p)) => (k, s, p),
+            None => (
+                ProfileKind::Daily,
+                *smooths.last().expect("non-empty"),
+                Params {
+                    slow: decay(step, 2.0 * 86_400.0),
+                    fast: decay(step, 1800.0),
+                    phi: (-(step as f64) / 7200.0).exp(),
+                },
+            ),
+        };
+
+        // Calibration: residuals of the chosen configuration, out of sample when possible.
+        let max_h = self.max_horizon.max(*horizons.last().expect("non-empty"));
+        let (cal_profile, cal_from) = if val > 0 {
+            (
+                Profile::estimate(kind, step, &y[..split], &locals[..split], smooth),
+                split,
+            )
+        } else {
+            (
+                Profile::estimate(kind, step, y, &locals, smooth),
+                (n / 2).max(1),
+            )
+        };
+        let cal_profile = cal_profile.ok_or_else(|| Error::NotEnoughData("no observations".into()))?;
+        let p: Vec<f64> = locals.iter().map(|l| cal_profile.at(l)).collect();
+        let cal_stride = ((n - cal_from) / 2000).max(1);
+        let mut residuals = vec![Vec::new(); max_h];
+        let mut lv = Levels::default();
+        for i in 0..n {
+            if !y[i].is_nan() {
+                lv.update(y[i], p[i], &params);
+            }
+            if i < cal_from || (i - cal_from) % cal_stride != 0 {
+                continue;
+            }
+            let (ls, lf) = (lv.slow(), lv.fast());
+            let mut phi_h = 1.0;
+            for (h, r) in residuals.iter_mut().enumerate() {
+                phi_h *= params.phi;
+                let j = i + h + 1;
+                if j >= n {
+                    break;
+                }
+                if y[j].is_nan() {
+                    continue;
+                }
+                let pred = p[j] * (ls + phi_h * (lf - ls));
+                r.push((y[j] - pred) / ((p[j] * ls).abs() + scale_floor));
+            }
+        }
+        let calibration = Calibration::from_residuals(&mut residuals, 20);
+
+        // Final model: profile from the whole window, levels run through it.
+        let profile = Profile::estimate(kind, step, y, &locals, smooth)
+            .ok_or_else(|| Error::NotEnoughData("no observations".into()))?;
+        let mut levels = Levels::default();
+        for (v, l) in y.iter().zip(&locals) {
+            if !v.is_nan() {
+                levels.update(*v, profile.at(l), &params);
+            }
+        }
+        let name = format!(
+            "tidal({}, smooth={}, slow={:.4}, fast={:.4}, phi={:.4})",
+            profile.kind().name(),
+            smooth,
+            params.slow,
+            params.fast,
+            params.phi
+        );
+        Ok(Tidal {
+            calendar,
+            profile,
+            params,
+            levels,
+            step,
+            last: series.end().expect("non-empty"),
+            calibration,
+            scale_floor,
+            non_negative,
+            cap: 10.0 * max_abs + scale_floor,
+            name,
+        })
+    }
+}
+
+/// Mean absolute error over the validation part for each φ, for one profile and one pair
+/// of level decays.
+#[allow(clippy::too_many_arguments)]
+fn validate(
+    y: &[f64],
+    p: &[f64],
+    split: usize,
+    stride: usize,
+    horizons: &[usize],
+    slow: f64,
+    fast: f64,
+    phis: &[f64],
+) -> Vec<f64> {
+    let n = y.len();
+    let prm = Params {
+        slow,
+        fast,
+        phi: 0.0,
+    };
+    let mut lv = Levels::default();
+    let mut sum = vec![0.0; phis.len()];
+    let mut count = 0usize;
+    let phi_pows: Vec<Vec<f64>> = phis
+        .iter()
+        .map(|phi| horizons.iter().map(|h| phi.powi(*h as i32)).collect())
+        .collect();
+    for i in 0..n {
+        if !y[i].is_nan() {
+            lv.update(y[i], p[i], &prm);
+        }
+        if i + 1 < split || (i + 1 - split) % stride != 0 {
+            continue;
+        }
+        let (ls, lf) = (lv.slow(), lv.fast());
+        for (hk, &h) in horizons.iter().enumerate() {
+            let j = i + h;
+            if j >= n || y[j].is_nan() {
+                continue;
+            }
+            count += 1;
+            for (k, pw) in phi_pows.iter().enumerate() {
+                sum[k] += (y[j] - p[j] * (ls + pw[hk] * (lf - ls))).abs();
+            }
+        }
+    }
+    if count == 0 {
+        return vec![f64::INFINITY; phis.len()];
+    }
+    sum.iter().map(|s| s / count as f64).collect()
+}
+
+impl Predict for Tidal {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn update(&mut self, t: i64, value: f64) {
+        if t <= self.last {
+            return;
+        }
+        if value.is_finite() {
+            let p = self.profile.at(&self.calendar.local_time(t));
+            self.levels.update(value, p, &self.params);
+        }
+        self.last += ((t - self.last + self.step / 2) / self.step).max(1) * self.step;
+    }
+
+    fn last_timestamp(&self) -> i64 {
+        self.last
+    }
+
+    fn predict(&self, steps: usize, quantiles: &[f64]) -> Result<Forecast> {
+        check_quantiles(quantiles)?;
+        let start = self.last + self.step;
+        let locals = self.calendar.local_times(start, self.step, steps);
+        let (ls, lf) = (self.levels.slow(), self.levels.fast());
+        let mut point = Vec::with_capacity(steps);
+        let mut scale = Vec::with_capacity(steps);
+        let mut phi_h = 1.0;
+        for l in &locals {
+            phi_h *= self.params.phi;
+            let p = self.profile.at(l);
+            point.push((p * (ls + phi_h * (lf - ls))).clamp(-self.cap, self.cap));
+            scale.push((p * ls).abs() + self.scale_floor);
+        }
+        let quantiles = quantiles
+            .iter()
+            .map(|&q| {
+                let v = (0..steps)
+                    .map(|i| point[i] + self.calibration.quantile(i + 1, q) * scale[i])
+                    .collect();
+                (q, v)
+            })
+            .collect();
+        let mut f = Forecast {
+            start,
+            step: self.step,
+            point,
+            quantiles,
+        };
+        f.sanitize(self.non_negative.then_some(0.0));
+        Ok(f)
+    }
+}
+
+pub(crate) fn check_quantiles(quantiles: &[f64]) -> Result<()> {
+    match quantiles.iter().find(|q| !(**q > 0.0 && **q < 1.0)) {
+        Some(q) => Err(Error::InvalidParameter(format!(
+            "quantile {q} is outside (0, 1)"
+        ))),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two tidal peaks a day, quieter weekends, slow growth, deterministic noise.
+    pub(crate) fn tidal_series(days: usize, step: i64) -> Series {
+        let n = days * 86_400 / step as usize;
+        let mut state = 12345u64;
+        let values = (0..n)
+            .map(|i| {
+                let t = i as i64 * step;
+                let h = (t % 86_400) as f64 / 3600.0;
+                let weekend = ((t / 86_400 + 4) % 7) >= 5;
+                let peak = (-((h - 7.0) / 0.8).powi(2)).exp() + 1.5 * (-((h - 19.5) / 2.0).powi(2)).exp();
+                let base = 100.0 + 1000.0 * peak * if weekend { 1.3 } else { 1.0 };
+                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                let noise = ((state >> 33) as f64 / (1u64 << 31) as f64 - 0.5) * 0.1;
+                base * (1.0 + 0.002 * t as f64 / 86_400.0) * (1.0 + noise)
+            })
+            .collect();
+        Series::new(0, step, values).unwrap()
+    }
+
+    #[test]
+    fn the_tidal_model_forecasts_a_clean_tide_closely() {
+        let s = tidal_series(28, 300);
+        let train = s.cut(27 * 86_400);
+        let m = TidalSpec::new().max_horizon(12).fit(&train, Arc::new(Calendar::default())).unwrap();
+        let f = m.predict(12 * 12, &[0.1, 0.9]).unwrap();
+        let actual = &s.values()[train.len()..train.len() + 144];
+        let mape: f64 = f.point.iter().zip(actual).map(|(p, a)| (p - a).abs() / a).sum::<f64>() / 144.0;
+        assert!(mape < 0.06, "MAPE {mape}");
+    }
+
+    #[test]
+    fn updates_move_the_level_toward_new_observations() {
+        let s = tidal_series(10, 300);
+        let mut m = TidalSpec::new().fit(&s, Arc::new(Calendar::default())).unwrap();
+        let before = m.predict(1, &[]).unwrap().point[0];
+        let t = m.last_timestamp();
+        for k in 1..=6 {
+            m.update(t + k * 300, 2.0 * s.values()[s.len() - 288 + k as usize]);
+        }
+        let after = m.predict(1, &[]).unwrap().point[0];
+        assert!(after > before * 1.3, "before {before}, after {after}");
+    }
+
+    #[test]
+    fn less_than_a_day_is_not_enough() {
+        let s = tidal_series(1, 300).cut(20 * 3600);
+        let e = TidalSpec::new().fit(&s, Arc::new(Calendar::default())).unwrap_err();
+        assert!(e.to_string().contains("at least one day"), "{e}");
+    }
+}
