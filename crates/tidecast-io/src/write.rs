@@ -11,9 +11,9 @@ use tidecast_core::format_timestamp;
 #[derive(Debug, Clone)]
 pub enum Column {
     /// Unix seconds, written as RFC 3339 UTC in CSV and as a UTC datetime in Parquet.
-    Timestamp(&'static str, Vec<i64>),
+    Timestamp(String, Vec<i64>),
     /// Floats; `NaN` is written as an empty cell (CSV) or null (Parquet).
-    Float(&'static str, Vec<f64>),
+    Float(String, Vec<f64>),
     /// Text, e.g. a label value.
     Text(String, Vec<String>),
 }
@@ -21,8 +21,7 @@ pub enum Column {
 impl Column {
     fn name(&self) -> &str {
         match self {
-            Column::Timestamp(n, _) | Column::Float(n, _) => n,
-            Column::Text(n, _) => n,
+            Column::Timestamp(n, _) | Column::Float(n, _) | Column::Text(n, _) => n,
         }
     }
     fn len(&self) -> usize {
@@ -145,14 +144,14 @@ fn to_frame(columns: &[Column]) -> polars::prelude::PolarsResult<DataFrame> {
             Ok(match c {
                 Column::Timestamp(n, v) => {
                     let ms: Vec<i64> = v.iter().map(|t| t * 1000).collect();
-                    PlSeries::new((*n).into(), ms)
+                    PlSeries::new(n.as_str().into(), ms)
                         .cast(&DataType::Datetime(TimeUnit::Milliseconds, Some(TimeZone::UTC)))?
                         .into()
                 }
                 Column::Float(n, v) => {
                     let opt: Vec<Option<f64>> =
                         v.iter().map(|x| x.is_finite().then_some(*x)).collect();
-                    PlSeries::new((*n).into(), opt).into()
+                    PlSeries::new(n.as_str().into(), opt).into()
                 }
                 Column::Text(n, v) => PlSeries::new(n.as_str().into(), v.clone()).into(),
             })
@@ -168,8 +167,8 @@ mod tests {
 
     fn table() -> Vec<Column> {
         vec![
-            Column::Timestamp("timestamp", vec![0, 60, 120]),
-            Column::Float("value", vec![1.5, f64::NAN, 3.0]),
+            Column::Timestamp("timestamp".into(), vec![0, 60, 120]),
+            Column::Float("value".into(), vec![1.5, f64::NAN, 3.0]),
             Column::Text("service".into(), vec!["a".into(), "b,c".into(), "d".into()]),
         ]
     }

@@ -1,0 +1,128 @@
+//! Command-line arguments.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// An argument or configuration value that makes no sense (exit code 64).
+#[derive(Debug)]
+pub(crate) struct UsageError(pub(crate) String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// tidecast: predictive autoscaling for tidal load.
+///
+/// Learns each service's daily and weekly tide from its history and forecasts it with
+/// calibrated intervals. Durations are written like 90s, 15m, 1h, 7d; timestamps as RFC 3339
+/// (2026-10-01T06:00:00Z) or Unix seconds.
+#[derive(Debug, Parser)]
+#[command(name = "tidecast", version, max_term_width = 100)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Fit on a history and forecast the steps after its last timestamp.
+    ///
+    /// Writes CSV `timestamp,forecast,lower,upper` (plus one `q<level>` column per extra
+    /// quantile) to stdout or --out. `lower`/`upper` bound the --interval (80 % by default).
+    Forecast(ForecastArgs),
+    /// Replay history: forecast from rolling origins using only data up to each origin.
+    ///
+    /// Writes CSV `origin,timestamp,forecast,lower,upper,actual` and prints MASE, sMAPE,
+    /// peak under-forecast and interval coverage by horizon. The rows for an origin equal
+    /// what `forecast` writes on the history cut at that origin.
+    Backtest(BacktestArgs),
+}
+
+/// Where the history comes from and how to read it.
+#[derive(Debug, Args)]
+pub(crate) struct HistoryArgs {
+    /// Series file: CSV or Parquet (by extension) with timestamp and value columns.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) history: PathBuf,
+    /// Name of the timestamp column.
+    #[arg(long, default_value = "timestamp", value_name = "NAME")]
+    pub(crate) timestamp_column: String,
+    /// Name of the value column.
+    #[arg(long, default_value = "value", value_name = "NAME")]
+    pub(crate) value_column: String,
+    /// Grid step; inferred as the most common spacing when omitted.
+    #[arg(long, value_name = "DURATION")]
+    pub(crate) step: Option<String>,
+}
+
+/// How to model.
+#[derive(Debug, Args)]
+pub(crate) struct ModelArgs {
+    /// IANA time zone of the tidal calendar (hour of day, weekday, holidays).
+    #[arg(long, default_value = "UTC", value_name = "TZ")]
+    pub(crate) timezone: String,
+    /// Holiday/event calendar file (lines `YYYY-MM-DD[..YYYY-MM-DD],holiday|workday|event[,name]`).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) holidays: Option<PathBuf>,
+    /// Model: tidal (profile by local time and day type x a level that follows the latest
+    /// observations), snaive-day or snaive-week.
+    #[arg(long, default_value = "tidal", value_name = "NAME")]
+    pub(crate) model: String,
+    /// Central coverage of the lower/upper interval (0.8 = 10th and 90th percentiles).
+    #[arg(long, default_value_t = 0.8, value_name = "P")]
+    pub(crate) interval: f64,
+    /// Extra quantile levels to forecast, comma-separated (e.g. 0.5,0.95).
+    #[arg(long, value_delimiter = ',', value_name = "Q,...")]
+    pub(crate) quantiles: Vec<f64>,
+    /// Refit the model at every multiple of this duration since the Unix epoch; between
+    /// refits it only updates its state with each new observation.
+    #[arg(long, default_value = "1d", value_name = "DURATION")]
+    pub(crate) refit_every: String,
+    /// History each fit uses (the newest part).
+    #[arg(long, default_value = "42d", value_name = "DURATION")]
+    pub(crate) window: String,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ForecastArgs {
+    #[command(flatten)]
+    pub(crate) history: HistoryArgs,
+    #[command(flatten)]
+    pub(crate) model: ModelArgs,
+    /// How far ahead to forecast.
+    #[arg(long, value_name = "DURATION")]
+    pub(crate) horizon: String,
+    /// Output file (.csv or .parquet); stdout (CSV) when omitted.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct BacktestArgs {
+    #[command(flatten)]
+    pub(crate) history: HistoryArgs,
+    #[command(flatten)]
+    pub(crate) model: ModelArgs,
+    /// First origin (RFC 3339 or Unix seconds).
+    #[arg(long, value_name = "TIME")]
+    pub(crate) from: String,
+    /// Last origin; default: the last timestamp minus the horizon.
+    #[arg(long, value_name = "TIME")]
+    pub(crate) to: Option<String>,
+    /// Time between origins.
+    #[arg(long, value_name = "DURATION")]
+    pub(crate) every: String,
+    /// How far ahead each origin forecasts.
+    #[arg(long, value_name = "DURATION")]
+    pub(crate) horizon: String,
+    /// Output file (.csv or .parquet).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) out: PathBuf,
+    /// Do not print the accuracy summary.
+    #[arg(long)]
+    pub(crate) quiet: bool,
+}

@@ -1,0 +1,127 @@
+use crate::cli::BacktestArgs;
+use crate::history::{self, quantile_column, usage};
+use anyhow::Result;
+use indicatif::{ProgressBar, ProgressStyle};
+use tidecast_core::{format_duration, format_timestamp, parse_timestamp};
+use tidecast_io::{Column, write_table};
+use tidecast_models::score;
+
+pub(crate) fn run(args: &BacktestArgs) -> Result<()> {
+    let series = history::load(&args.history)?;
+    let (forecaster, levels) = history::forecaster(&args.model)?;
+    let step = series.step();
+    let horizon = history::duration("horizon", &args.horizon)?;
+    let every = history::duration("every", &args.every)?;
+    let steps = history::steps(horizon, step);
+    let time = |flag: &str, v: &str| {
+        parse_timestamp(v)
+            .map(|t| t.floor() as i64)
+            .map_err(|e| usage(format!("--{flag}: {e}")))
+    };
+    let from = time("from", &args.from)?;
+    let last = series.end().expect("a series has points");
+    let to = match &args.to {
+        Some(v) => time("to", v)?,
+        None => last - horizon,
+    };
+    if from < series.start() {
+        return Err(usage(format!(
+            "--from {} is before the first sample at {}",
+            format_timestamp(from),
+            format_timestamp(series.start())
+        )));
+    }
+    if to < from {
+        return Err(usage(format!(
+            "no origins: --to {} is before --from {}",
+            format_timestamp(to),
+            format_timestamp(from)
+        )));
+    }
+    let origins: Vec<i64> = (0..)
+        .map(|k| from + k * every)
+        .take_while(|o| *o <= to)
+        .collect();
+
+    let bar = ProgressBar::new(origins.len() as u64).with_style(
+        ProgressStyle::with_template("{msg} {bar:40} {pos}/{len} origins, {eta} left")
+            .expect("valid template"),
+    );
+    bar.set_message("backtest");
+    if origins.len() < 200 {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let results = forecaster
+        .backtest(&series, &origins, steps, |n| bar.set_position(n as u64))
+        .map_err(|e| anyhow::anyhow!("{}: {e}", args.history.history.display()))?;
+    bar.finish_and_clear();
+
+    let rows: usize = results.iter().map(|r| r.forecast.len()).sum();
+    let mut origin = Vec::with_capacity(rows);
+    let mut ts = Vec::with_capacity(rows);
+    let mut point = Vec::with_capacity(rows);
+    let mut actual = Vec::with_capacity(rows);
+    let mut qs: Vec<Vec<f64>> = vec![Vec::with_capacity(rows); levels.all.len()];
+    let y = series.values();
+    for r in &results {
+        let f = &r.forecast;
+        for i in 0..f.len() {
+            origin.push(r.origin);
+            ts.push(f.timestamp(i));
+            point.push(f.point[i]);
+            actual.push(y.get(r.last_index + 1 + i).copied().unwrap_or(f64::NAN));
+            for (k, l) in levels.all.iter().enumerate() {
+                qs[k].push(f.quantile(*l).expect("requested")[i]);
+            }
+        }
+    }
+    let mut qs = qs.into_iter();
+    let mut cols = vec![
+        Column::Timestamp("origin".into(), origin),
+        Column::Timestamp("timestamp".into(), ts),
+        Column::Float("forecast".into(), point),
+        Column::Float("lower".into(), qs.next().expect("lower")),
+        Column::Float("upper".into(), qs.next().expect("upper")),
+        Column::Float("actual".into(), actual),
+    ];
+    for (l, v) in levels.extra.iter().zip(qs) {
+        cols.push(Column::Float(quantile_column(*l), v));
+    }
+    write_table(Some(&args.out), &cols)?;
+
+    if !args.quiet {
+        let mut horizons: Vec<usize> = [300i64, 900, 1800, 3600]
+            .iter()
+            .filter(|s| **s % step == 0 && **s <= horizon)
+            .map(|s| (*s / step) as usize)
+            .collect();
+        horizons.push(steps);
+        horizons.dedup();
+        let scores = score(&series, &results, &horizons);
+        println!(
+            "{} origins from {} every {}, {} ahead; {} rows written to {}",
+            results.len(),
+            format_timestamp(from),
+            format_duration(every),
+            format_duration(horizon),
+            rows,
+            args.out.display()
+        );
+        println!(
+            "{:>8} {:>7} {:>8} {:>9} {:>11} {:>9}",
+            "horizon", "pairs", "MASE", "sMAPE %", "peak-under%", "coverage"
+        );
+        for s in scores {
+            println!(
+                "{:>8} {:>7} {:>8.3} {:>9.2} {:>11.2} {:>9}",
+                format_duration(s.steps as i64 * step),
+                s.pairs,
+                s.mase,
+                s.smape,
+                s.peak_under,
+                s.coverage.map_or("-".into(), |c| format!("{:.1}%", 100.0 * c)),
+            );
+        }
+    }
+    Ok(())
+}
