@@ -93,8 +93,9 @@ impl Calendar {
 
     /// Parse an IANA zone name such as `Asia/Shanghai`.
     pub fn parse_zone(name: &str) -> Result<Tz, String> {
-        name.parse::<Tz>()
-            .map_err(|_| format!("unknown time zone {name:?} (expected an IANA name such as Asia/Shanghai)"))
+        name.parse::<Tz>().map_err(|_| {
+            format!("unknown time zone {name:?} (expected an IANA name such as Asia/Shanghai)")
+        })
     }
 
     /// Add the entries of a holiday/event file (format in the module docs).
@@ -233,7 +234,10 @@ mod tests {
     fn local_time_is_right_across_a_spring_forward_day() {
         // Europe/London springs forward at 01:00 UTC on 2026-03-29.
         let cal = Calendar::new(Calendar::parse_zone("Europe/London").unwrap());
-        assert_eq!(cal.local_time(ts("2026-03-29T00:30:00Z")).second_of_day, 1800);
+        assert_eq!(
+            cal.local_time(ts("2026-03-29T00:30:00Z")).second_of_day,
+            1800
+        );
         assert_eq!(
             cal.local_time(ts("2026-03-29T01:30:00Z")).second_of_day,
             2 * 3600 + 1800
@@ -253,7 +257,10 @@ mod tests {
         let b = cal.local_time(ts("2026-11-01T06:30:00Z"));
         assert_eq!(a.second_of_day, 3600 + 1800);
         assert_eq!(b.second_of_day, 3600 + 1800);
-        assert_eq!(cal.local_time(ts("2026-11-01T22:00:00Z")).second_of_day, 17 * 3600);
+        assert_eq!(
+            cal.local_time(ts("2026-11-01T22:00:00Z")).second_of_day,
+            17 * 3600
+        );
     }
 
     #[test]
@@ -299,6 +306,10 @@ mod tests {
 
     #[test]
     fn unknown_zones_are_rejected_by_name() {
-        assert!(Calendar::parse_zone("Mars/Olympus").unwrap_err().contains("Mars/Olympus"));
+        assert!(
+            Calendar::parse_zone("Mars/Olympus")
+                .unwrap_err()
+                .contains("Mars/Olympus")
+        );
     }
 }

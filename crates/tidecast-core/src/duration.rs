@@ -61,10 +61,10 @@ pub fn format_duration(seconds: i64) -> String {
 /// Returns Unix seconds as a float so fractional inputs keep their precision.
 pub fn parse_timestamp(input: &str) -> Result<f64> {
     let s = input.trim();
-    if let Ok(v) = s.parse::<f64>() {
-        if v.is_finite() {
-            return Ok(v);
-        }
+    if let Ok(v) = s.parse::<f64>()
+        && v.is_finite()
+    {
+        return Ok(v);
     }
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Ok(t.timestamp() as f64 + f64::from(t.timestamp_subsec_nanos()) * 1e-9);
@@ -113,12 +113,18 @@ mod tests {
 
     #[test]
     fn timestamps_parse_in_all_accepted_forms() {
-        assert_eq!(parse_timestamp("2026-10-01T06:00:00Z").unwrap(), 1_790_834_400.0);
+        assert_eq!(
+            parse_timestamp("2026-10-01T06:00:00Z").unwrap(),
+            1_790_834_400.0
+        );
         assert_eq!(
             parse_timestamp("2026-10-01T14:00:00+08:00").unwrap(),
             1_790_834_400.0
         );
-        assert_eq!(parse_timestamp("2026-10-01 06:00:00Z").unwrap(), 1_790_834_400.0);
+        assert_eq!(
+            parse_timestamp("2026-10-01 06:00:00Z").unwrap(),
+            1_790_834_400.0
+        );
         assert_eq!(parse_timestamp("1790834400").unwrap(), 1_790_834_400.0);
         assert_eq!(parse_timestamp("1790834400.5").unwrap(), 1_790_834_400.5);
         assert!(parse_timestamp("yesterday").is_err());

@@ -10,7 +10,9 @@ pub enum Error {
         reason: &'static str,
     },
     /// A timestamp is neither RFC 3339 nor Unix seconds.
-    #[error("invalid timestamp {input:?}: expected RFC 3339 (2026-10-01T06:00:00Z) or Unix seconds")]
+    #[error(
+        "invalid timestamp {input:?}: expected RFC 3339 (2026-10-01T06:00:00Z) or Unix seconds"
+    )]
     Timestamp {
         /// The text given.
         input: String,

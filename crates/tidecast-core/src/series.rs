@@ -350,7 +350,10 @@ mod tests {
         assert_eq!(&series.values()[..4], &[1.0, 2.0, 3.0, 4.0]);
         assert!(series.values()[4..34].iter().all(|x| x.is_nan()));
         assert_eq!(series.values()[34], 10.0);
-        assert!(series.values()[35].is_nan(), "trailing gaps are never filled");
+        assert!(
+            series.values()[35].is_nan(),
+            "trailing gaps are never filled"
+        );
     }
 
     #[test]
@@ -368,6 +371,11 @@ mod tests {
     fn an_empty_or_single_sample_input_is_an_error() {
         assert!(SeriesBuilder::new().build(&[]).is_err());
         assert!(SeriesBuilder::new().build(&[s(0.0, 1.0)]).is_err());
-        assert!(SeriesBuilder::new().step(Some(60)).build(&[s(0.0, 1.0)]).is_ok());
+        assert!(
+            SeriesBuilder::new()
+                .step(Some(60))
+                .build(&[s(0.0, 1.0)])
+                .is_ok()
+        );
     }
 }

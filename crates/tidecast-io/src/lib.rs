@@ -60,7 +60,9 @@ pub enum Error {
         value: String,
     },
     /// A value cell is neither a number nor a missing marker.
-    #[error("{path}:{line}: invalid value {value:?} (expected a number; empty, NaN or Inf mean missing)")]
+    #[error(
+        "{path}:{line}: invalid value {value:?} (expected a number; empty, NaN or Inf mean missing)"
+    )]
     BadValue {
         /// The file.
         path: PathBuf,

@@ -69,7 +69,10 @@ pub fn read_samples(path: &Path, opts: &ReadOptions) -> Result<Vec<Sample>> {
         source,
     })?;
     if meta.len() == 0 {
-        return Err(format_err(path, "the file is empty (expected a header row)"));
+        return Err(format_err(
+            path,
+            "the file is empty (expected a header row)",
+        ));
     }
     let df = if is_parquet(path) {
         let file = std::fs::File::open(path).map_err(|source| Error::Io {
@@ -151,7 +154,10 @@ fn timestamps(path: &Path, col: &Column) -> Result<Vec<f64>> {
                 .map_err(|e| format_err(path, e))?
                 .iter()
                 .enumerate()
-                .map(|(i, v)| v.map(|v| v as f64 / per_second).ok_or_else(|| bad(i, "null".into())))
+                .map(|(i, v)| {
+                    v.map(|v| v as f64 / per_second)
+                        .ok_or_else(|| bad(i, "null".into()))
+                })
                 .collect()
         }
         dt if dt.is_primitive_numeric() => {
@@ -182,11 +188,13 @@ fn values(path: &Path, col: &Column) -> Result<Vec<f64>> {
             .map_err(|e| format_err(path, e))?
             .iter()
             .enumerate()
-            .map(|(i, cell)| parse_value(cell.unwrap_or("")).ok_or_else(|| Error::BadValue {
-                path: path.to_path_buf(),
-                line: line(i),
-                value: cell.unwrap_or("").to_string(),
-            }))
+            .map(|(i, cell)| {
+                parse_value(cell.unwrap_or("")).ok_or_else(|| Error::BadValue {
+                    path: path.to_path_buf(),
+                    line: line(i),
+                    value: cell.unwrap_or("").to_string(),
+                })
+            })
             .collect(),
         dt if dt.is_primitive_numeric() => {
             let raw = col
@@ -270,7 +278,9 @@ mod tests {
         let f = file("host,ts,conns\na,0,1\na,60,2\n");
         let s = read_series(
             f.path(),
-            &ReadOptions::new().timestamp_column("ts").value_column("conns"),
+            &ReadOptions::new()
+                .timestamp_column("ts")
+                .value_column("conns"),
         )
         .unwrap();
         assert_eq!(s.values(), &[1.0, 2.0]);
@@ -279,27 +289,39 @@ mod tests {
     #[test]
     fn a_bad_timestamp_names_file_line_and_cell() {
         let f = file("timestamp,value\n0,1\n60,2\nyesterday,3\n");
-        let e = read_series(f.path(), &ReadOptions::new()).unwrap_err().to_string();
+        let e = read_series(f.path(), &ReadOptions::new())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains(&format!("{}:4:", f.path().display())), "{e}");
         assert!(e.contains("yesterday"), "{e}");
     }
 
     #[test]
     fn a_bad_value_names_file_line_and_cell() {
-        let e = read("timestamp,value\n0,1\n60,lots\n").unwrap_err().to_string();
+        let e = read("timestamp,value\n0,1\n60,lots\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains(":3:") && e.contains("lots"), "{e}");
     }
 
     #[test]
     fn a_missing_column_lists_the_columns_there_are() {
         let e = read("time,val\n0,1\n").unwrap_err().to_string();
-        assert!(e.contains("no column \"timestamp\"") && e.contains("time, val"), "{e}");
+        assert!(
+            e.contains("no column \"timestamp\"") && e.contains("time, val"),
+            "{e}"
+        );
     }
 
     #[test]
     fn empty_files_and_header_only_files_are_errors() {
         assert!(read("").unwrap_err().to_string().contains("empty"));
-        assert!(read("timestamp,value\n").unwrap_err().to_string().contains("no data rows"));
+        assert!(
+            read("timestamp,value\n")
+                .unwrap_err()
+                .to_string()
+                .contains("no data rows")
+        );
     }
 
     #[test]

@@ -81,8 +81,14 @@ pub fn write_table(path: Option<&Path>, columns: &[Column]) -> Result<()> {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let file_name = path.file_name().ok_or_else(|| format_err(path, "not a file name"))?;
-    let tmp = dir.join(format!(".{}.tmp-{}", file_name.to_string_lossy(), std::process::id()));
+    let file_name = path
+        .file_name()
+        .ok_or_else(|| format_err(path, "not a file name"))?;
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        file_name.to_string_lossy(),
+        std::process::id()
+    ));
     let result = (|| {
         let file = std::fs::File::create(&tmp).map_err(io_err)?;
         match Format::from_path(path) {
@@ -145,7 +151,10 @@ fn to_frame(columns: &[Column]) -> polars::prelude::PolarsResult<DataFrame> {
                 Column::Timestamp(n, v) => {
                     let ms: Vec<i64> = v.iter().map(|t| t * 1000).collect();
                     PlSeries::new(n.as_str().into(), ms)
-                        .cast(&DataType::Datetime(TimeUnit::Milliseconds, Some(TimeZone::UTC)))?
+                        .cast(&DataType::Datetime(
+                            TimeUnit::Milliseconds,
+                            Some(TimeZone::UTC),
+                        ))?
                         .into()
                 }
                 Column::Float(n, v) => {

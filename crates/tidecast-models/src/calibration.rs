@@ -45,7 +45,10 @@ impl Calibration {
         if q >= LEVELS[LEVELS.len() - 1] {
             return row[LEVELS.len() - 1];
         }
-        let k = LEVELS.iter().position(|l| *l >= q).unwrap_or(LEVELS.len() - 1);
+        let k = LEVELS
+            .iter()
+            .position(|l| *l >= q)
+            .unwrap_or(LEVELS.len() - 1);
         if (LEVELS[k] - q).abs() < 1e-12 {
             return row[k];
         }
@@ -77,7 +80,11 @@ mod tests {
         for q in [0.1, 0.5, 0.9, 0.33, 0.999] {
             assert!((c.quantile(1, q) - q.min(0.995)).abs() < 1e-9, "{q}");
         }
-        assert_eq!(c.quantile(7, 0.9), c.quantile(1, 0.9), "beyond the last row");
+        assert_eq!(
+            c.quantile(7, 0.9),
+            c.quantile(1, 0.9),
+            "beyond the last row"
+        );
     }
 
     #[test]

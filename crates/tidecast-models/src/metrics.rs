@@ -34,17 +34,30 @@ pub fn score(series: &Series, results: &[OriginForecast], horizons: &[usize]) ->
             .map(|i| (y[i] - y[i - period]).abs())
             .filter(|d| d.is_finite())
             .collect();
-        if d.is_empty() { f64::NAN } else { d.iter().sum::<f64>() / d.len() as f64 }
+        if d.is_empty() {
+            f64::NAN
+        } else {
+            d.iter().sum::<f64>() / d.len() as f64
+        }
     };
     let threshold = {
-        let mut test: Vec<f64> = y[train_end.min(y.len())..].iter().copied().filter(|v| !v.is_nan()).collect();
+        let mut test: Vec<f64> = y[train_end.min(y.len())..]
+            .iter()
+            .copied()
+            .filter(|v| !v.is_nan())
+            .collect();
         test.sort_by(f64::total_cmp);
-        if test.is_empty() { f64::INFINITY } else { crate::calibration::empirical_quantile(&test, 0.9) }
+        if test.is_empty() {
+            f64::INFINITY
+        } else {
+            crate::calibration::empirical_quantile(&test, 0.9)
+        }
     };
     horizons
         .iter()
         .map(|&h| {
-            let (mut n, mut ae, mut sm, mut sm_n, mut pk, mut pk_n, mut cov) = (0, 0.0, 0.0, 0, 0.0, 0, 0);
+            let (mut n, mut ae, mut sm, mut sm_n, mut pk, mut pk_n, mut cov) =
+                (0, 0.0, 0.0, 0, 0.0, 0, 0);
             for r in results {
                 let j = r.last_index + h;
                 if h == 0 || h > r.forecast.len() || j >= y.len() || y[j].is_nan() {
@@ -61,10 +74,12 @@ pub fn score(series: &Series, results: &[OriginForecast], horizons: &[usize]) ->
                     pk += 100.0 * (a - f).max(0.0) / a;
                     pk_n += 1;
                 }
-                if let (Some(lo), Some(hi)) = (r.forecast.quantiles.first(), r.forecast.quantiles.last()) {
-                    if lo.1[h - 1] <= a && a <= hi.1[h - 1] {
-                        cov += 1;
-                    }
+                if let (Some(lo), Some(hi)) =
+                    (r.forecast.quantiles.first(), r.forecast.quantiles.last())
+                    && lo.1[h - 1] <= a
+                    && a <= hi.1[h - 1]
+                {
+                    cov += 1;
                 }
             }
             let div = |a: f64, b: usize| if b == 0 { f64::NAN } else { a / b as f64 };

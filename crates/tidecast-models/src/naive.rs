@@ -106,7 +106,8 @@ impl Predict for SeasonalNaive {
         for _ in 1..k {
             self.buffer.push_back(f64::NAN);
         }
-        self.buffer.push_back(if value.is_finite() { value } else { f64::NAN });
+        self.buffer
+            .push_back(if value.is_finite() { value } else { f64::NAN });
         while self.buffer.len() > 2 * self.period {
             self.buffer.pop_front();
         }
@@ -138,7 +139,15 @@ impl Predict for SeasonalNaive {
             .collect();
         let quantiles = quantiles
             .iter()
-            .map(|&q| (q, point.iter().map(|p| p + self.calibration.quantile(1, q)).collect()))
+            .map(|&q| {
+                (
+                    q,
+                    point
+                        .iter()
+                        .map(|p| p + self.calibration.quantile(1, q))
+                        .collect(),
+                )
+            })
             .collect();
         let mut f = Forecast {
             start: self.last + self.step,
@@ -159,19 +168,29 @@ mod tests {
     fn the_forecast_repeats_the_last_season() {
         let y: Vec<f64> = (0..48).map(|i| (i % 24) as f64).collect();
         let s = Series::new(0, 3600, y).unwrap();
-        let m = SeasonalNaiveSpec::new(Season::Day).fit(&s, Arc::default()).unwrap();
+        let m = SeasonalNaiveSpec::new(Season::Day)
+            .fit(&s, Arc::default())
+            .unwrap();
         let f = m.predict(30, &[0.1, 0.9]).unwrap();
         let expect: Vec<f64> = (0..30).map(|i| (i % 24) as f64).collect();
         assert_eq!(f.point, expect);
-        assert_eq!(f.quantile(0.1).unwrap(), &expect[..], "no seasonal error in-sample");
+        assert_eq!(
+            f.quantile(0.1).unwrap(),
+            &expect[..],
+            "no seasonal error in-sample"
+        );
     }
 
     #[test]
     fn missing_points_fall_back_a_season_further() {
-        let mut y: Vec<f64> = (0..72).map(|i| (i % 24) as f64 + (i / 24) as f64 * 100.0).collect();
+        let mut y: Vec<f64> = (0..72)
+            .map(|i| (i % 24) as f64 + (i / 24) as f64 * 100.0)
+            .collect();
         y[48] = f64::NAN;
         let s = Series::new(0, 3600, y).unwrap();
-        let mut m = SeasonalNaiveSpec::new(Season::Day).fit(&s, Arc::default()).unwrap();
+        let mut m = SeasonalNaiveSpec::new(Season::Day)
+            .fit(&s, Arc::default())
+            .unwrap();
         assert_eq!(m.predict(1, &[]).unwrap().point[0], 100.0);
         m.update(72 * 3600, 7.0);
         assert_eq!(m.predict(1, &[]).unwrap().point[0], 201.0);

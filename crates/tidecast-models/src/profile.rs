@@ -114,7 +114,6 @@ impl Profile {
         let i1 = (i0 + 1) % self.slots;
         self.values[base + i0] * (1.0 - w) + self.values[base + i1] * w
     }
-
 }
 
 /// Median of a bucket (`NaN` if empty); sorts in place.
@@ -189,7 +188,8 @@ mod tests {
     fn a_clean_daily_cycle_is_recovered_at_every_minute() {
         let cal = Calendar::default();
         let n = 3 * 1440;
-        let f = |t: i64| 100.0 + 50.0 * ((t % 86_400) as f64 / 86_400.0 * std::f64::consts::TAU).sin();
+        let f =
+            |t: i64| 100.0 + 50.0 * ((t % 86_400) as f64 / 86_400.0 * std::f64::consts::TAU).sin();
         let values: Vec<f64> = (0..n).map(|i| f(i as i64 * 60)).collect();
         let locals = cal.local_times(0, 60, n);
         let p = Profile::estimate(ProfileKind::Daily, 60, &values, &locals, 1).unwrap();

@@ -134,7 +134,13 @@ fn candidate_params(step: i64) -> (Vec<(f64, f64)>, Vec<f64>) {
         }
     }
     // φ per step from a decay time: 0 = the fast deviation is ignored, 1 = it persists.
-    let phis = [0.0, (-s / 1800.0).exp(), (-s / 7200.0).exp(), (-s / 28_800.0).exp(), 1.0];
+    let phis = [
+        0.0,
+        (-s / 1800.0).exp(),
+        (-s / 7200.0).exp(),
+        (-s / 28_800.0).exp(),
+        1.0,
+    ];
     (levels, phis.to_vec())
 }
 
@@ -163,9 +169,16 @@ impl Fit for TidalSpec {
         }
         let locals = calendar.local_times(series.start(), step, n);
         let non_negative = y.iter().filter(|v| !v.is_nan()).all(|v| *v >= 0.0);
-        let max_abs = y.iter().filter(|v| !v.is_nan()).fold(0.0f64, |m, v| m.max(v.abs()));
-        let mean_abs =
-            y.iter().filter(|v| !v.is_nan()).map(|v| v.abs()).sum::<f64>() / observed as f64;
+        let max_abs = y
+            .iter()
+            .filter(|v| !v.is_nan())
+            .fold(0.0f64, |m, v| m.max(v.abs()));
+        let mean_abs = y
+            .iter()
+            .filter(|v| !v.is_nan())
+            .map(|v| v.abs())
+            .sum::<f64>()
+            / observed as f64;
         let scale_floor = 0.01 * mean_abs + 1e-9;
 
         let span = n as i64 * step;
@@ -245,7 +258,8 @@ impl Fit for TidalSpec {
                 (n / 2).max(1),
             )
         };
-        let cal_profile = cal_profile.ok_or_else(|| Error::NotEnoughData("no observations".into()))?;
+        let cal_profile =
+            cal_profile.ok_or_else(|| Error::NotEnoughData("no observations".into()))?;
         let p: Vec<f64> = locals.iter().map(|l| cal_profile.at(l)).collect();
         let cal_stride = ((n - cal_from) / 2000).max(1);
         let mut residuals = vec![Vec::new(); max_h];
@@ -254,7 +268,7 @@ impl Fit for TidalSpec {
             if !y[i].is_nan() {
                 lv.update(y[i], p[i], &params);
             }
-            if i < cal_from || (i - cal_from) % cal_stride != 0 {
+            if i < cal_from || !(i - cal_from).is_multiple_of(cal_stride) {
                 continue;
             }
             let (ls, lf) = (lv.slow(), lv.fast());
@@ -337,7 +351,7 @@ fn validate(
         if !y[i].is_nan() {
             lv.update(y[i], p[i], &prm);
         }
-        if i + 1 < split || (i + 1 - split) % stride != 0 {
+        if i + 1 < split || !(i + 1 - split).is_multiple_of(stride) {
             continue;
         }
         let (ls, lf) = (lv.slow(), lv.fast());
@@ -434,9 +448,12 @@ mod tests {
                 let t = i as i64 * step;
                 let h = (t % 86_400) as f64 / 3600.0;
                 let weekend = ((t / 86_400 + 4) % 7) >= 5;
-                let peak = (-((h - 7.0) / 0.8).powi(2)).exp() + 1.5 * (-((h - 19.5) / 2.0).powi(2)).exp();
+                let peak =
+                    (-((h - 7.0) / 0.8).powi(2)).exp() + 1.5 * (-((h - 19.5) / 2.0).powi(2)).exp();
                 let base = 100.0 + 1000.0 * peak * if weekend { 1.3 } else { 1.0 };
-                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 let noise = ((state >> 33) as f64 / (1u64 << 31) as f64 - 0.5) * 0.1;
                 base * (1.0 + 0.002 * t as f64 / 86_400.0) * (1.0 + noise)
             })
@@ -448,17 +465,28 @@ mod tests {
     fn the_tidal_model_forecasts_a_clean_tide_closely() {
         let s = tidal_series(28, 300);
         let train = s.cut(27 * 86_400);
-        let m = TidalSpec::new().max_horizon(12).fit(&train, Arc::new(Calendar::default())).unwrap();
+        let m = TidalSpec::new()
+            .max_horizon(12)
+            .fit(&train, Arc::new(Calendar::default()))
+            .unwrap();
         let f = m.predict(12 * 12, &[0.1, 0.9]).unwrap();
         let actual = &s.values()[train.len()..train.len() + 144];
-        let mape: f64 = f.point.iter().zip(actual).map(|(p, a)| (p - a).abs() / a).sum::<f64>() / 144.0;
+        let mape: f64 = f
+            .point
+            .iter()
+            .zip(actual)
+            .map(|(p, a)| (p - a).abs() / a)
+            .sum::<f64>()
+            / 144.0;
         assert!(mape < 0.06, "MAPE {mape}");
     }
 
     #[test]
     fn updates_move_the_level_toward_new_observations() {
         let s = tidal_series(10, 300);
-        let mut m = TidalSpec::new().fit(&s, Arc::new(Calendar::default())).unwrap();
+        let mut m = TidalSpec::new()
+            .fit(&s, Arc::new(Calendar::default()))
+            .unwrap();
         let before = m.predict(1, &[]).unwrap().point[0];
         let t = m.last_timestamp();
         for k in 1..=6 {
@@ -471,7 +499,9 @@ mod tests {
     #[test]
     fn less_than_a_day_is_not_enough() {
         let s = tidal_series(1, 300).cut(20 * 3600);
-        let e = TidalSpec::new().fit(&s, Arc::new(Calendar::default())).unwrap_err();
+        let e = TidalSpec::new()
+            .fit(&s, Arc::new(Calendar::default()))
+            .unwrap_err();
         assert!(e.to_string().contains("at least one day"), "{e}");
     }
 }

@@ -15,7 +15,11 @@ pub(crate) fn duration(flag: &str, v: &str) -> Result<i64> {
 }
 
 pub(crate) fn load(args: &HistoryArgs) -> Result<Series> {
-    let step = args.step.as_deref().map(|s| duration("step", s)).transpose()?;
+    let step = args
+        .step
+        .as_deref()
+        .map(|s| duration("step", s))
+        .transpose()?;
     let opts = tidecast_io::ReadOptions::new()
         .timestamp_column(&args.timestamp_column)
         .value_column(&args.value_column)
@@ -41,9 +45,15 @@ pub(crate) fn forecaster(args: &ModelArgs) -> Result<(Forecaster, Levels)> {
             .with_holidays(&text)
             .map_err(|e| usage(format!("{}: {e}", path.display())))?;
     }
-    let kind: ModelKind = args.model.parse().map_err(|e: String| usage(format!("--model: {e}")))?;
+    let kind: ModelKind = args
+        .model
+        .parse()
+        .map_err(|e: String| usage(format!("--model: {e}")))?;
     if !(args.interval > 0.0 && args.interval < 1.0) {
-        return Err(usage(format!("--interval must be in (0, 1), got {}", args.interval)));
+        return Err(usage(format!(
+            "--interval must be in (0, 1), got {}",
+            args.interval
+        )));
     }
     if let Some(q) = args.quantiles.iter().find(|q| !(**q > 0.0 && **q < 1.0)) {
         return Err(usage(format!("--quantiles: {q} is outside (0, 1)")));

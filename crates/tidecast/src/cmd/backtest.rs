@@ -119,7 +119,8 @@ pub(crate) fn run(args: &BacktestArgs) -> Result<()> {
                 s.mase,
                 s.smape,
                 s.peak_under,
-                s.coverage.map_or("-".into(), |c| format!("{:.1}%", 100.0 * c)),
+                s.coverage
+                    .map_or("-".into(), |c| format!("{:.1}%", 100.0 * c)),
             );
         }
     }

@@ -8,12 +8,15 @@ pub(crate) fn run(args: &ForecastArgs) -> Result<()> {
     let (forecaster, levels) = history::forecaster(&args.model)?;
     let horizon = history::duration("horizon", &args.horizon)?;
     let steps = history::steps(horizon, series.step());
-    let f = forecaster.forecast(&series, steps).map_err(|e| {
-        anyhow::anyhow!("{}: {e}", args.history.history.display())
-    })?;
+    let f = forecaster
+        .forecast(&series, steps)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", args.history.history.display()))?;
     let q = |l: f64| f.quantile(l).expect("requested").to_vec();
     let mut cols = vec![
-        Column::Timestamp("timestamp".into(), (0..f.len()).map(|i| f.timestamp(i)).collect()),
+        Column::Timestamp(
+            "timestamp".into(),
+            (0..f.len()).map(|i| f.timestamp(i)).collect(),
+        ),
         Column::Float("forecast".into(), f.point.clone()),
         Column::Float("lower".into(), q(levels.lower)),
         Column::Float("upper".into(), q(levels.upper)),

@@ -1,0 +1,321 @@
+//! Integration tests: the real `tidecast` binary on the real series in `tests/data/`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn data(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/data")
+        .join(name)
+}
+
+fn tidecast(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tidecast"))
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = tidecast(args);
+    assert!(
+        out.status.success(),
+        "tidecast {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+type Rows = Vec<Vec<String>>;
+
+fn csv(text: &str) -> (Vec<String>, Rows) {
+    let mut lines = text.lines();
+    let header = lines.next().unwrap().split(',').map(String::from).collect();
+    let rows = lines
+        .map(|l| l.split(',').map(String::from).collect())
+        .collect();
+    (header, rows)
+}
+
+fn num(s: &str) -> f64 {
+    s.parse().unwrap_or_else(|_| panic!("not a number: {s:?}"))
+}
+
+#[test]
+fn forecast_on_a_real_series_writes_the_contract_columns_and_keeps_the_invariants() {
+    let h = data("nab_twitter_volume_goog.csv");
+    let text = ok(&[
+        "forecast",
+        "--history",
+        h.to_str().unwrap(),
+        "--horizon",
+        "2h",
+    ]);
+    let (header, rows) = csv(&text);
+    assert_eq!(header, ["timestamp", "forecast", "lower", "upper"]);
+    assert_eq!(rows.len(), 24, "2h of 5-minute steps");
+    assert_eq!(
+        rows[0][0], "2015-04-22T21:52:53Z",
+        "one step after the last sample"
+    );
+    for r in &rows {
+        let (f, lo, hi) = (num(&r[1]), num(&r[2]), num(&r[3]));
+        assert!(f.is_finite() && lo.is_finite() && hi.is_finite());
+        assert!(lo <= f && f <= hi, "{r:?}");
+        assert!(
+            lo >= 0.0,
+            "non-negative data gives non-negative bounds: {r:?}"
+        );
+        assert!(hi > lo, "a real interval: {r:?}");
+    }
+}
+
+#[test]
+fn extra_quantiles_become_columns_and_parquet_output_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("f.parquet");
+    let h = data("taylor_uk_electricity.csv");
+    ok(&[
+        "forecast",
+        "--history",
+        h.to_str().unwrap(),
+        "--horizon",
+        "3h",
+        "--timezone",
+        "Europe/London",
+        "--quantiles",
+        "0.5,0.95",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(std::fs::metadata(&out).unwrap().len() > 0);
+    let csv_out = dir.path().join("f.csv");
+    ok(&[
+        "forecast",
+        "--history",
+        h.to_str().unwrap(),
+        "--horizon",
+        "3h",
+        "--quantiles",
+        "0.95",
+        "--out",
+        csv_out.to_str().unwrap(),
+    ]);
+    let (header, rows) = csv(&std::fs::read_to_string(csv_out).unwrap());
+    assert_eq!(header, ["timestamp", "forecast", "lower", "upper", "q0.95"]);
+    for r in rows {
+        assert!(
+            num(&r[4]) >= num(&r[1]),
+            "the 95th percentile is above the point: {r:?}"
+        );
+    }
+}
+
+/// Cut a series file at `origin` the way an analyst (or check.sh) would: keep rows whose
+/// RFC 3339 timestamp is <= origin.
+fn cut(src: &Path, origin: &str, dst: &Path) {
+    let text = std::fs::read_to_string(src).unwrap();
+    let mut out = String::new();
+    for (i, line) in text.lines().enumerate() {
+        if i == 0 || line.split(',').next().unwrap() <= origin {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    std::fs::write(dst, out).unwrap();
+}
+
+fn assert_honest_replay(series: &str, tz: &str, from: &str, to: &str, every: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let src = data(series);
+    let bt = dir.path().join("bt.csv");
+    ok(&[
+        "backtest",
+        "--history",
+        src.to_str().unwrap(),
+        "--from",
+        from,
+        "--to",
+        to,
+        "--every",
+        every,
+        "--horizon",
+        "60m",
+        "--timezone",
+        tz,
+        "--out",
+        bt.to_str().unwrap(),
+        "--quiet",
+    ]);
+    let (header, rows) = csv(&std::fs::read_to_string(&bt).unwrap());
+    assert_eq!(
+        header,
+        [
+            "origin",
+            "timestamp",
+            "forecast",
+            "lower",
+            "upper",
+            "actual"
+        ]
+    );
+    let mut origins: Vec<String> = rows.iter().map(|r| r[0].clone()).collect();
+    origins.dedup();
+    assert!(origins.len() >= 3, "several origins replayed");
+    for origin in &origins {
+        let cut_file = dir.path().join("cut.csv");
+        cut(&src, origin, &cut_file);
+        let text = ok(&[
+            "forecast",
+            "--history",
+            cut_file.to_str().unwrap(),
+            "--horizon",
+            "60m",
+            "--timezone",
+            tz,
+        ]);
+        let (_, fc) = csv(&text);
+        let bt_rows: Vec<&Vec<String>> = rows.iter().filter(|r| &r[0] == origin).collect();
+        assert_eq!(bt_rows.len(), fc.len(), "origin {origin}");
+        for (b, f) in bt_rows.iter().zip(&fc) {
+            assert_eq!(b[1], f[0], "timestamps at origin {origin}");
+            for k in 0..3 {
+                let (x, y) = (num(&b[2 + k]), num(&f[1 + k]));
+                assert!(
+                    (x - y).abs() <= 1e-6 * y.abs().max(1e-9),
+                    "origin {origin}, {}: backtest {x} vs forecast {y}",
+                    b[1]
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn backtest_rows_equal_forecasts_on_the_cut_history_of_a_real_series() {
+    // Origins straddle two daily refits and fall between grid points (the data is at :53 s).
+    assert_honest_replay(
+        "nab_twitter_volume_goog.csv",
+        "UTC",
+        "2015-04-14T21:42:53Z",
+        "2015-04-15T02:42:53Z",
+        "100m",
+    );
+}
+
+#[test]
+fn backtest_rows_equal_forecasts_on_the_cut_history_in_a_local_time_zone() {
+    assert_honest_replay(
+        "tidal_lb_connections.csv",
+        "Asia/Shanghai",
+        "2026-10-28T15:30:00Z",
+        "2026-10-29T01:00:00Z",
+        "3h",
+    );
+}
+
+#[test]
+fn backtest_prints_accuracy_by_horizon() {
+    let dir = tempfile::tempdir().unwrap();
+    let bt = dir.path().join("bt.csv");
+    let src = data("nab_twitter_volume_amzn.csv");
+    let text = ok(&[
+        "backtest",
+        "--history",
+        src.to_str().unwrap(),
+        "--from",
+        "2015-04-10T00:02:53Z",
+        "--every",
+        "1h",
+        "--horizon",
+        "60m",
+        "--out",
+        bt.to_str().unwrap(),
+    ]);
+    assert!(text.contains("MASE") && text.contains("sMAPE") && text.contains("peak-under"));
+    for h in ["5m", "15m", "30m", "1h"] {
+        let line = text
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("{h} ")))
+            .unwrap_or_else(|| panic!("no {h} row in\n{text}"));
+        let mase = num(line.split_whitespace().nth(2).unwrap());
+        // A seasonal naive scores about 1 here; a useful model must do clearly better.
+        assert!(mase > 0.0 && mase < 0.9, "{h}: MASE {mase}");
+    }
+}
+
+#[test]
+fn a_bad_timestamp_fails_naming_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("bad.csv");
+    std::fs::write(
+        &f,
+        "timestamp,value\n2026-10-01T00:00:00Z,1\n2026-10-01T00:01:00Z,2\nnot-a-time,3\n",
+    )
+    .unwrap();
+    let out = tidecast(&[
+        "forecast",
+        "--history",
+        f.to_str().unwrap(),
+        "--horizon",
+        "1h",
+    ]);
+    assert_eq!(out.status.code(), Some(65));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("{}:4:", f.display())) && err.contains("not-a-time"),
+        "{err}"
+    );
+}
+
+#[test]
+fn too_little_history_and_bad_flags_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("short.csv");
+    std::fs::write(&f, "timestamp,value\n0,1\n60,2\n120,3\n").unwrap();
+    let out = tidecast(&[
+        "forecast",
+        "--history",
+        f.to_str().unwrap(),
+        "--horizon",
+        "1h",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("short.csv") && err.contains("at least one day"),
+        "{err}"
+    );
+
+    let out = tidecast(&[
+        "forecast",
+        "--history",
+        f.to_str().unwrap(),
+        "--horizon",
+        "1fortnight",
+    ]);
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--horizon"));
+
+    let out = tidecast(&[
+        "forecast",
+        "--history",
+        f.to_str().unwrap(),
+        "--horizon",
+        "1h",
+        "--timezone",
+        "Mars/Base",
+    ]);
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Mars/Base"));
+
+    let out = tidecast(&[
+        "forecast",
+        "--history",
+        "/no/such/file.csv",
+        "--horizon",
+        "1h",
+    ]);
+    assert_eq!(out.status.code(), Some(65));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/no/such/file.csv"));
+}
