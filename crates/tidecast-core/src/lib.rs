@@ -14,6 +14,7 @@ mod error;
 mod forecast;
 mod model;
 mod series;
+pub mod synth;
 
 pub use calendar::{Calendar, CalendarError, DayType, LocalTime};
 pub use duration::{format_duration, parse_duration, parse_timestamp};

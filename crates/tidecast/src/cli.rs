@@ -40,21 +40,76 @@ pub(crate) enum Command {
     /// peak under-forecast and interval coverage by horizon. The rows for an origin equal
     /// what `forecast` writes on the history cut at that origin.
     Backtest(BacktestArgs),
+    /// Pull a range of history from Prometheus into a file for analysis.
+    ///
+    /// Writes long format: `timestamp,value` plus one column per label, one row per
+    /// sample, as CSV or Parquet (by extension). Long ranges are split under Prometheus'
+    /// 11,000-points limit and fetched in parallel.
+    Fetch(FetchArgs),
+}
+
+/// How to reach Prometheus (or Thanos, Mimir, VictoriaMetrics).
+#[derive(Debug, Args)]
+pub(crate) struct PrometheusArgs {
+    /// Base URL of the Prometheus HTTP API, e.g. http://prometheus.monitoring:9090.
+    #[arg(long, value_name = "URL")]
+    pub(crate) prometheus: Option<String>,
+    /// PromQL to evaluate, e.g. 'sum by (service) (lb_active_connections)'.
+    #[arg(long, value_name = "PROMQL", requires = "prometheus")]
+    pub(crate) query: Option<String>,
+    /// How much history to pull, ending at --end.
+    #[arg(long, default_value = "28d", value_name = "DURATION")]
+    pub(crate) range: String,
+    /// End of the pulled range (RFC 3339 or Unix seconds); default: now.
+    #[arg(long, value_name = "TIME")]
+    pub(crate) end: Option<String>,
+    /// File holding a bearer token sent as `Authorization: Bearer ...`.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) bearer_token_file: Option<PathBuf>,
+    /// HTTP basic auth user; the password comes from $TIDECAST_PROMETHEUS_PASSWORD.
+    #[arg(long, value_name = "USER")]
+    pub(crate) basic_auth_user: Option<String>,
+    /// PEM CA bundle to trust for https:// (in addition to the system roots).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) ca_file: Option<PathBuf>,
+    /// Extra request header, repeatable, e.g. 'X-Scope-OrgID: tenant-a'.
+    #[arg(long = "header", value_name = "NAME: VALUE")]
+    pub(crate) headers: Vec<String>,
+    /// Timeout of each HTTP request (whole answer).
+    #[arg(long, default_value = "30s", value_name = "DURATION")]
+    pub(crate) timeout: String,
+    /// Attempts per request; connection errors, 5xx and 429 are retried with backoff.
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    pub(crate) attempts: u32,
+    /// Chunks fetched concurrently.
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    pub(crate) parallel: usize,
+    /// Largest answer accepted per request, in MiB.
+    #[arg(long, default_value_t = 256, value_name = "MIB")]
+    pub(crate) max_response_mib: usize,
 }
 
 /// Where the history comes from and how to read it.
 #[derive(Debug, Args)]
 pub(crate) struct HistoryArgs {
     /// Series file: CSV or Parquet (by extension) with timestamp and value columns.
-    #[arg(long, value_name = "FILE")]
-    pub(crate) history: PathBuf,
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "prometheus",
+        conflicts_with = "prometheus"
+    )]
+    pub(crate) history: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) source: PrometheusArgs,
     /// Name of the timestamp column.
     #[arg(long, default_value = "timestamp", value_name = "NAME")]
     pub(crate) timestamp_column: String,
     /// Name of the value column.
     #[arg(long, default_value = "value", value_name = "NAME")]
     pub(crate) value_column: String,
-    /// Grid step; inferred as the most common spacing when omitted.
+    /// Grid step; inferred from a file as the most common spacing when omitted, 1m for
+    /// Prometheus.
     #[arg(long, value_name = "DURATION")]
     pub(crate) step: Option<String>,
 }
@@ -125,4 +180,16 @@ pub(crate) struct BacktestArgs {
     /// Do not print the accuracy summary.
     #[arg(long)]
     pub(crate) quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct FetchArgs {
+    #[command(flatten)]
+    pub(crate) source: PrometheusArgs,
+    /// Resolution of the pulled series.
+    #[arg(long, default_value = "1m", value_name = "DURATION")]
+    pub(crate) step: String,
+    /// Output file (.csv or .parquet).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) out: PathBuf,
 }

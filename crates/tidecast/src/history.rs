@@ -14,17 +14,48 @@ pub(crate) fn duration(flag: &str, v: &str) -> Result<i64> {
     parse_duration(v).map_err(|e| usage(format!("--{flag}: {e}")))
 }
 
-pub(crate) fn load(args: &HistoryArgs) -> Result<Series> {
+/// Load the history from its file or from Prometheus, with a name for messages.
+pub(crate) fn load(args: &HistoryArgs) -> Result<(Series, String)> {
     let step = args
         .step
         .as_deref()
         .map(|s| duration("step", s))
         .transpose()?;
-    let opts = tidecast_io::ReadOptions::new()
-        .timestamp_column(&args.timestamp_column)
-        .value_column(&args.value_column)
-        .step(step);
-    Ok(tidecast_io::read_series(&args.history, &opts)?)
+    if let Some(path) = &args.history {
+        let opts = tidecast_io::ReadOptions::new()
+            .timestamp_column(&args.timestamp_column)
+            .value_column(&args.value_column)
+            .step(step);
+        return Ok((
+            tidecast_io::read_series(path, &opts)?,
+            path.display().to_string(),
+        ));
+    }
+    let step = step.unwrap_or(60);
+    let mut series = crate::source::pull(&args.source, step)?;
+    let url = args.source.prometheus.clone().unwrap_or_default();
+    let query = args.source.query.clone().unwrap_or_default();
+    let one = match series.len() {
+        1 => series.pop().expect("one series"),
+        0 => anyhow::bail!("{url}: the query {query:?} returned no data in the requested range"),
+        n => {
+            let sets: Vec<String> = series
+                .iter()
+                .take(5)
+                .map(|s| tidecast_prometheus::format_labels(&s.labels))
+                .collect();
+            anyhow::bail!(
+                "{url}: the query {query:?} returned {n} series ({}{}); forecasting needs exactly one: aggregate it, e.g. sum(...), or select one label set",
+                sets.join(", "),
+                if n > 5 { ", ..." } else { "" }
+            )
+        }
+    };
+    let s = tidecast_core::SeriesBuilder::new()
+        .step(Some(step))
+        .build(&one.samples)
+        .with_context(|| format!("{url}: {query}"))?;
+    Ok((s, format!("{url} {query}")))
 }
 
 /// The quantile levels to forecast: lower, upper, then the extras.

@@ -3,6 +3,7 @@
 mod cli;
 mod cmd;
 mod history;
+mod source;
 
 use clap::Parser;
 use std::process::ExitCode;

@@ -7,7 +7,7 @@ use tidecast_io::{Column, write_table};
 use tidecast_models::score;
 
 pub(crate) fn run(args: &BacktestArgs) -> Result<()> {
-    let series = history::load(&args.history)?;
+    let (series, source) = history::load(&args.history)?;
     let (forecaster, levels) = history::forecaster(&args.model)?;
     let step = series.step();
     let horizon = history::duration("horizon", &args.horizon)?;
@@ -53,7 +53,7 @@ pub(crate) fn run(args: &BacktestArgs) -> Result<()> {
     }
     let results = forecaster
         .backtest(&series, &origins, steps, |n| bar.set_position(n as u64))
-        .map_err(|e| anyhow::anyhow!("{}: {e}", args.history.history.display()))?;
+        .map_err(|e| anyhow::anyhow!("{source}: {e}"))?;
     bar.finish_and_clear();
 
     let rows: usize = results.iter().map(|r| r.forecast.len()).sum();

@@ -4,13 +4,13 @@ use anyhow::Result;
 use tidecast_io::{Column, write_table};
 
 pub(crate) fn run(args: &ForecastArgs) -> Result<()> {
-    let series = history::load(&args.history)?;
+    let (series, source) = history::load(&args.history)?;
     let (forecaster, levels) = history::forecaster(&args.model)?;
     let horizon = history::duration("horizon", &args.horizon)?;
     let steps = history::steps(horizon, series.step());
     let f = forecaster
         .forecast(&series, steps)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", args.history.history.display()))?;
+        .map_err(|e| anyhow::anyhow!("{source}: {e}"))?;
     let q = |l: f64| f.quantile(l).expect("requested").to_vec();
     let mut cols = vec![
         Column::Timestamp(

@@ -1,0 +1,132 @@
+//! A client for the Prometheus HTTP API (and what speaks it: Thanos, Mimir,
+//! VictoriaMetrics) that turns range queries into labelled series.
+//!
+//! * [`Client::query_range`] splits long ranges under Prometheus' 11,000-points-per-series
+//!   limit (no gaps or duplicates at chunk edges), fetches chunks in parallel (bounded),
+//!   retries connection errors, 5xx and 429 with exponential backoff and jitter, and
+//!   surfaces a 4xx's `errorType`/`error` verbatim. `NaN`/`±Inf` become missing samples.
+//! * [`SeriesStore`] keeps a bounded window per series and refreshes it incrementally.
+//!
+//! Every error names the URL it was talking to; a failed chunk fails the whole query:
+//! a partial result is never returned as if it were complete.
+
+mod client;
+mod store;
+mod wire;
+
+pub use client::{Auth, Client, ClientConfig, RangeQuery};
+pub use store::{RefreshStats, SeriesStore};
+
+use std::collections::BTreeMap;
+use tidecast_core::Sample;
+
+/// Prometheus' limit on points per series in one `query_range` call is 11,000 steps.
+pub const MAX_STEPS_PER_QUERY: i64 = 11_000;
+
+/// A label set, sorted by name.
+pub type Labels = BTreeMap<String, String>;
+
+/// One series of a query result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LabeledSeries {
+    /// The series' labels (`__name__` included when the query keeps it).
+    pub labels: Labels,
+    /// Samples in time order; non-finite values are `NaN` (missing).
+    pub samples: Vec<Sample>,
+}
+
+/// Format a label set the PromQL way: `{service="tv-api",lb="slb-1"}`.
+pub fn format_labels(labels: &Labels) -> String {
+    let inner: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+    format!("{{{}}}", inner.join(","))
+}
+
+/// Errors talking to Prometheus. Each names the URL.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The configuration is unusable (bad URL, unreadable CA file, bad header).
+    #[error("prometheus client configuration: {0}")]
+    Config(String),
+    /// No connection could be made (refused, DNS, TLS) after all retries.
+    #[error("cannot connect to {url}: {message}")]
+    Connect {
+        /// The URL requested.
+        url: String,
+        /// What failed.
+        message: String,
+    },
+    /// The server did not answer within the request timeout, after all retries.
+    #[error("{url}: no complete answer within {timeout_ms} ms")]
+    Timeout {
+        /// The URL requested.
+        url: String,
+        /// The per-request timeout.
+        timeout_ms: u128,
+    },
+    /// The connection broke while the answer was being read, after all retries.
+    #[error("{url}: connection lost while reading the answer: {message}")]
+    Transport {
+        /// The URL requested.
+        url: String,
+        /// What failed.
+        message: String,
+    },
+    /// Prometheus rejected the query (4xx): its `errorType` and `error`, verbatim.
+    #[error("{url}: HTTP {status}: {error_type}: {error}")]
+    Query {
+        /// The URL requested.
+        url: String,
+        /// HTTP status.
+        status: u16,
+        /// Prometheus' `errorType` (e.g. `bad_data`).
+        error_type: String,
+        /// Prometheus' `error` message.
+        error: String,
+    },
+    /// The server kept failing (5xx or 429) after all retries.
+    #[error("{url}: HTTP {status} after {attempts} attempts: {body}")]
+    Unavailable {
+        /// The URL requested.
+        url: String,
+        /// The last HTTP status.
+        status: u16,
+        /// Attempts made.
+        attempts: u32,
+        /// The start of the last response body.
+        body: String,
+    },
+    /// The answer exceeded the configured size limit.
+    #[error(
+        "{url}: answer larger than the {limit} byte limit; shorten the range or raise the limit"
+    )]
+    TooLarge {
+        /// The URL requested.
+        url: String,
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// The answer is not the JSON the Prometheus API documents.
+    #[error("{url}: malformed answer: {message}")]
+    Decode {
+        /// The URL requested.
+        url: String,
+        /// What was wrong.
+        message: String,
+    },
+}
+
+impl Error {
+    /// Whether another attempt may succeed.
+    pub(crate) fn retryable(&self) -> bool {
+        matches!(
+            self,
+            Error::Connect { .. }
+                | Error::Timeout { .. }
+                | Error::Transport { .. }
+                | Error::Unavailable { .. }
+        )
+    }
+}
+
+/// Result with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
