@@ -1,0 +1,79 @@
+//! The `external.metrics.k8s.io/v1beta1` API server for tidecast.
+//!
+//! [`router`] builds the axum router from an [`AppState`]; the binary adds TLS and the
+//! refresh loop. The request path only reads [`MetricStore`] (atomic per-target slots) and
+//! computes the served value with [`TargetView::serve`]: no I/O, no model work, no waiting
+//! on the refresh loop.
+
+mod policy;
+mod quantity;
+mod routes;
+mod selector;
+mod status;
+mod store;
+mod telemetry;
+
+pub use policy::{
+    Accuracy, Freshness, Mode, Observation, Served, ServedForecast, Staleness, TargetView,
+};
+pub use quantity::milli_quantity;
+pub use routes::router;
+pub use selector::LabelSelector;
+pub use status::ApiError;
+pub use store::{MetricStore, Registry};
+pub use telemetry::Telemetry;
+
+use std::sync::Arc;
+
+/// The API group served.
+pub const GROUP: &str = "external.metrics.k8s.io";
+/// The version served.
+pub const VERSION: &str = "v1beta1";
+/// `group/version`.
+pub const GROUP_VERSION: &str = "external.metrics.k8s.io/v1beta1";
+
+/// The time source of the request path (Unix seconds). The demo's accelerated clock and
+/// tests' fixed clocks implement it.
+pub trait Clock: Send + Sync + std::fmt::Debug {
+    /// Now, in Unix seconds.
+    fn now(&self) -> f64;
+}
+
+/// The wall clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> f64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or_default()
+    }
+}
+
+/// Shared state of the router.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// Targets' views.
+    pub store: Arc<MetricStore>,
+    /// Request-path clock.
+    pub clock: Arc<dyn Clock>,
+    /// /metrics.
+    pub telemetry: Arc<Telemetry>,
+    /// Version reported by /version.
+    pub version: &'static str,
+}
+
+impl AppState {
+    /// State over a store and clock, with fresh telemetry.
+    pub fn new(store: Arc<MetricStore>, clock: Arc<dyn Clock>, version: &'static str) -> Self {
+        let telemetry = Arc::new(Telemetry::new(store.clone(), clock.clone()));
+        Self {
+            store,
+            clock,
+            telemetry,
+            version,
+        }
+    }
+}

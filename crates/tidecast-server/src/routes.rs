@@ -1,0 +1,388 @@
+//! The axum router: discovery, the metric endpoint, KEDA's JSON, health, version, metrics.
+
+use crate::policy::Freshness;
+use crate::quantity::milli_quantity;
+use crate::selector::LabelSelector;
+use crate::status::ApiError;
+use crate::{AppState, GROUP, GROUP_VERSION, VERSION};
+use axum::extract::{MatchedPath, Path, RawQuery, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+use std::collections::BTreeMap;
+
+/// The full router. Health, version and OpenAPI routes sit outside the API routes so
+/// authentication/authorization layers (next) wrap only the latter.
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/apis", get(api_group_list))
+        .route(&format!("/apis/{GROUP}"), get(api_group))
+        .route(&format!("/apis/{GROUP_VERSION}"), get(api_resource_list))
+        .route(
+            &format!("/apis/{GROUP_VERSION}/namespaces/{{namespace}}/{{metric}}"),
+            get(metric_values),
+        )
+        .route("/values/namespaces/{namespace}/{metric}", get(plain_values));
+    Router::new()
+        .merge(api)
+        .route("/healthz", get(ok))
+        .route("/livez", get(ok))
+        .route("/readyz", get(readyz))
+        .route("/version", get(version))
+        .route("/metrics", get(metrics))
+        .route("/openapi/v2", get(no_openapi))
+        .route("/openapi/v3", get(no_openapi))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), record))
+        .with_state(state)
+}
+
+async fn record(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let path = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |p| p.as_str())
+        .to_string();
+    let start = tokio::time::Instant::now();
+    let resp = next.run(req).await;
+    state
+        .telemetry
+        .observe(&path, resp.status().as_u16(), start.elapsed().as_secs_f64());
+    resp
+}
+
+/// Whether `Accept` allows plain JSON (absent, `application/json` without discovery
+/// parameters, `application/*` or `*/*`).
+fn accepts_json(headers: &HeaderMap) -> bool {
+    let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
+    if accept.trim().is_empty() {
+        return true;
+    }
+    accept.split(',').any(|item| {
+        let mut parts = item.split(';').map(str::trim);
+        let media = parts.next().unwrap_or_default().to_ascii_lowercase();
+        let discovery_params = parts.any(|p| {
+            let key = p.split('=').next().unwrap_or_default().trim();
+            matches!(key, "g" | "v" | "as")
+        });
+        match media.as_str() {
+            "*/*" | "application/*" => true,
+            "application/json" => !discovery_params,
+            _ => false,
+        }
+    })
+}
+
+fn json_response(body: serde_json::Value) -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+fn group_json() -> serde_json::Value {
+    let v = json!({"groupVersion": GROUP_VERSION, "version": VERSION});
+    json!({"name": GROUP, "versions": [v.clone()], "preferredVersion": v})
+}
+
+async fn api_group_list(headers: HeaderMap) -> Response {
+    // We do not implement aggregated discovery: a request that only accepts it gets 406,
+    // which every kube-aggregator version turns into the legacy fallback.
+    if !accepts_json(&headers) {
+        return ApiError::not_acceptable().into_response();
+    }
+    let mut g = group_json();
+    let obj = g.as_object_mut().expect("object");
+    obj.remove("kind");
+    json_response(json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": [g]}))
+}
+
+async fn api_group(headers: HeaderMap) -> Response {
+    if !accepts_json(&headers) {
+        return ApiError::not_acceptable().into_response();
+    }
+    let mut g = group_json();
+    let obj = g.as_object_mut().expect("object");
+    obj.insert("kind".into(), json!("APIGroup"));
+    obj.insert("apiVersion".into(), json!("v1"));
+    json_response(g)
+}
+
+async fn api_resource_list(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if !accepts_json(&headers) {
+        return ApiError::not_acceptable().into_response();
+    }
+    let reg = state.store.registry();
+    let resources: Vec<_> = reg
+        .resources()
+        .iter()
+        .map(|name| {
+            json!({"name": name, "singularName": "", "namespaced": true,
+                   "kind": "ExternalMetricValueList", "verbs": ["get"]})
+        })
+        .collect();
+    json_response(json!({
+        "kind": "APIResourceList", "apiVersion": "v1",
+        "groupVersion": GROUP_VERSION, "resources": resources
+    }))
+}
+
+/// One served series.
+struct Item {
+    labels: BTreeMap<String, String>,
+    value: f64,
+    state: Freshness,
+}
+
+/// Resolve a metric request to served items, or the error that explains why not.
+fn resolve(
+    state: &AppState,
+    namespace: &str,
+    metric: &str,
+    query: Option<&str>,
+) -> Result<(String, i64, Vec<Item>), ApiError> {
+    let mut selector = LabelSelector::default();
+    for (k, v) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        match k.as_ref() {
+            "labelSelector" => {
+                selector = LabelSelector::parse(&v).map_err(ApiError::bad_request)?
+            }
+            "watch" if v == "true" || v == "1" => {
+                return Err(ApiError::method_not_allowed(
+                    "watch is not supported on external metrics",
+                ));
+            }
+            _ => {}
+        }
+    }
+    let metric = metric.to_ascii_lowercase();
+    let reg = state.store.registry();
+    let not_found = || {
+        ApiError::not_found(format!(
+            "the server could not find the metric {metric} for namespace {namespace}"
+        ))
+    };
+    let slots = reg.lookup(&metric).ok_or_else(not_found)?;
+    let visible: Vec<_> = slots
+        .iter()
+        .map(|i| reg.get(*i))
+        .filter(|v| {
+            v.namespaces
+                .as_ref()
+                .is_none_or(|ns| ns.iter().any(|n| n == namespace))
+        })
+        .collect();
+    if visible.is_empty() {
+        return Err(not_found());
+    }
+    let now = state.clock.now() as i64;
+    let mut items = Vec::new();
+    for v in visible.iter().filter(|v| selector.matches(&v.labels)) {
+        let served = v.serve(now);
+        match served.value {
+            Ok(value) => items.push(Item {
+                labels: v.labels.clone(),
+                value,
+                state: served.state,
+            }),
+            // One unservable series fails the request: the HPA sums items, and silently
+            // dropping one would scale production down.
+            Err(why) => return Err(ApiError::unavailable(why)),
+        }
+    }
+    Ok((metric, now, items))
+}
+
+async fn metric_values(
+    State(state): State<AppState>,
+    Path((namespace, metric)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    if !accepts_json(&headers) {
+        return Err(ApiError::not_acceptable());
+    }
+    let (metric, now, items) = resolve(&state, &namespace, &metric, query.as_deref())?;
+    let timestamp = chrono_like_rfc3339(now);
+    let items: Vec<_> = items
+        .iter()
+        .map(|it| {
+            json!({
+                "metricName": metric,
+                "metricLabels": it.labels,
+                "timestamp": timestamp,
+                "value": milli_quantity(it.value).unwrap_or_else(|| "0".into()),
+            })
+        })
+        .collect();
+    Ok(json_response(json!({
+        "kind": "ExternalMetricValueList",
+        "apiVersion": GROUP_VERSION,
+        "metadata": {},
+        "items": items,
+    })))
+}
+
+/// Plain JSON for KEDA's `metrics-api` scaler (`valueLocation: value`): the sum over the
+/// matching series, as the HPA would compute it, plus each series.
+async fn plain_values(
+    State(state): State<AppState>,
+    Path((namespace, metric)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    match resolve(&state, &namespace, &metric, query.as_deref()) {
+        Ok((metric, now, items)) if !items.is_empty() => json_response(json!({
+            "metric": metric,
+            "timestamp": chrono_like_rfc3339(now),
+            "value": items.iter().map(|i| i.value).sum::<f64>(),
+            "items": items.iter().map(|i| json!({
+                "labels": i.labels, "value": i.value, "state": i.state
+            })).collect::<Vec<_>>(),
+        })),
+        Ok((metric, ..)) => (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": format!("no series of {metric} matches the selector")})),
+        )
+            .into_response(),
+        Err(e) => (e.code(), Json(json!({"error": e.message()}))).into_response(),
+    }
+}
+
+/// RFC 3339 UTC at second precision, without pulling chrono into this crate.
+fn chrono_like_rfc3339(t: i64) -> String {
+    let days = t.div_euclid(86_400);
+    let secs = t.rem_euclid(86_400);
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+async fn ok() -> &'static str {
+    "ok"
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    let reg = state.store.registry();
+    let now = state.clock.now() as i64;
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for i in 0..reg.len() {
+        *counts
+            .entry(reg.get(i).freshness(now).as_str())
+            .or_default() += 1;
+    }
+    let servable = counts
+        .iter()
+        .filter(|(k, _)| matches!(**k, "fresh" | "last_good" | "model_only"))
+        .map(|(_, n)| n)
+        .sum::<usize>();
+    let summary: Vec<String> = counts
+        .iter()
+        .map(|(k, n)| format!("[+] {k}: {n} targets"))
+        .collect();
+    // Ready once any target can be served; until then the pod stays out of the endpoints,
+    // so the APIService reports MissingEndpoints instead of serving errors.
+    let code = if servable > 0 {
+        StatusCode::OK
+    } else {
+        StatusCode::INTERNAL_SERVER_ERROR
+    };
+    let verdict = if servable > 0 {
+        "ok"
+    } else {
+        "not ready: no target can be served yet"
+    };
+    (
+        code,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        format!("{}\n{verdict}\n", summary.join("\n")),
+    )
+        .into_response()
+}
+
+async fn version(State(state): State<AppState>) -> Response {
+    json_response(json!({
+        "major": "0", "minor": "1",
+        "gitVersion": format!("v{}", state.version),
+        "gitCommit": "", "gitTreeState": "clean", "buildDate": "",
+        "goVersion": "n/a", "compiler": "rustc", "platform": format!("{}/{}", std::env::consts::OS, std::env::consts::ARCH),
+    }))
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    (
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.telemetry.encode(),
+    )
+        .into_response()
+}
+
+async fn no_openapi() -> ApiError {
+    // The aggregator skips a 404 silently; anything else makes it retry and log forever.
+    ApiError::not_found("the server does not serve an OpenAPI document")
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("the server could not find the requested resource")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::method_not_allowed("only GET is supported")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_dates_are_right() {
+        assert_eq!(chrono_like_rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(chrono_like_rfc3339(1_790_834_400), "2026-10-01T06:00:00Z");
+        assert_eq!(chrono_like_rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+    }
+
+    #[test]
+    fn accept_negotiation_follows_the_aggregator_rules() {
+        let h = |v: &str| {
+            let mut m = HeaderMap::new();
+            m.insert(header::ACCEPT, v.parse().unwrap());
+            m
+        };
+        assert!(accepts_json(&HeaderMap::new()));
+        assert!(accepts_json(&h("application/json")));
+        assert!(accepts_json(&h("application/vnd.kubernetes.protobuf, */*")));
+        assert!(accepts_json(&h("application/json, */*")));
+        assert!(!accepts_json(&h(
+            "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+        )));
+        assert!(accepts_json(&h(
+            "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json"
+        )));
+        assert!(!accepts_json(&h("application/vnd.kubernetes.protobuf")));
+    }
+}

@@ -1,0 +1,289 @@
+//! Kubernetes label selectors in their string form, as the HPA sends them in
+//! `?labelSelector=`: `k=v`, `k==v`, `k!=v`, `k in (a,b)`, `k notin (a,b)`, `k`, `!k`,
+//! `k>N`, `k<N`, joined by commas. kube-core has the requirement types and matching but no
+//! string parser, so this parses into [`kube_core::Expression`]s (plus the numeric
+//! comparisons kube-core lacks).
+
+use kube_core::{Expression, SelectorExt};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// One requirement of a selector.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Requirement {
+    Kube(Expression),
+    Gt(String, i64),
+    Lt(String, i64),
+}
+
+/// A parsed label selector; the empty selector matches everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LabelSelector(Vec<Requirement>);
+
+impl LabelSelector {
+    /// Parse the string form. Errors say what was expected where.
+    pub fn parse(input: &str) -> Result<Self, String> {
+        let mut p = Parser {
+            s: input.as_bytes(),
+            i: 0,
+            input,
+        };
+        let mut reqs = Vec::new();
+        p.ws();
+        if p.eof() {
+            return Ok(Self(reqs));
+        }
+        loop {
+            reqs.push(p.requirement()?);
+            p.ws();
+            if p.eof() {
+                break;
+            }
+            p.expect(b',')?;
+        }
+        Ok(Self(reqs))
+    }
+
+    /// Whether a label set satisfies every requirement.
+    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+        self.0.iter().all(|r| match r {
+            Requirement::Kube(e) => e.matches(labels),
+            Requirement::Gt(k, n) => labels
+                .get(k)
+                .and_then(|v| v.parse::<i64>().ok())
+                .is_some_and(|v| v > *n),
+            Requirement::Lt(k, n) => labels
+                .get(k)
+                .and_then(|v| v.parse::<i64>().ok())
+                .is_some_and(|v| v < *n),
+        })
+    }
+
+    /// True for the selector that matches everything.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+struct Parser<'a> {
+    s: &'a [u8],
+    i: usize,
+    input: &'a str,
+}
+
+impl Parser<'_> {
+    fn eof(&self) -> bool {
+        self.i >= self.s.len()
+    }
+    fn peek(&self) -> Option<u8> {
+        self.s.get(self.i).copied()
+    }
+    fn ws(&mut self) {
+        while self.peek().is_some_and(|c| c == b' ' || c == b'\t') {
+            self.i += 1;
+        }
+    }
+    fn err(&self, what: &str) -> String {
+        format!(
+            "unable to parse requirement: {what} at position {} in {:?}",
+            self.i, self.input
+        )
+    }
+    fn expect(&mut self, c: u8) -> Result<(), String> {
+        self.ws();
+        if self.peek() == Some(c) {
+            self.i += 1;
+            Ok(())
+        } else {
+            Err(self.err(&format!("expected '{}'", c as char)))
+        }
+    }
+    fn word(&mut self) -> &str {
+        let start = self.i;
+        while self
+            .peek()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-' | b'/'))
+        {
+            self.i += 1;
+        }
+        std::str::from_utf8(&self.s[start..self.i]).unwrap_or_default()
+    }
+    fn key(&mut self) -> Result<String, String> {
+        self.ws();
+        let k = self.word().to_string();
+        validate_key(&k).map_err(|e| self.err(&e))?;
+        Ok(k)
+    }
+    fn value(&mut self) -> Result<String, String> {
+        self.ws();
+        let v = self.word().to_string();
+        validate_value(&v).map_err(|e| self.err(&e))?;
+        Ok(v)
+    }
+    fn values(&mut self) -> Result<BTreeSet<String>, String> {
+        self.expect(b'(')?;
+        let mut out = BTreeSet::new();
+        loop {
+            out.insert(self.value()?);
+            self.ws();
+            match self.peek() {
+                Some(b',') => self.i += 1,
+                Some(b')') => {
+                    self.i += 1;
+                    return Ok(out);
+                }
+                _ => return Err(self.err("expected ',' or ')' in a value set")),
+            }
+        }
+    }
+    fn requirement(&mut self) -> Result<Requirement, String> {
+        self.ws();
+        if self.peek() == Some(b'!') {
+            self.i += 1;
+            return Ok(Requirement::Kube(Expression::DoesNotExist(self.key()?)));
+        }
+        let key = self.key()?;
+        self.ws();
+        let rest = &self.s[self.i..];
+        let op_word = |w: &[u8]| {
+            rest.starts_with(w)
+                && rest
+                    .get(w.len())
+                    .is_none_or(|c| *c == b' ' || *c == b'(' || *c == b'\t')
+        };
+        if rest.starts_with(b"==") {
+            self.i += 2;
+            Ok(Requirement::Kube(Expression::Equal(key, self.value()?)))
+        } else if rest.starts_with(b"!=") {
+            self.i += 2;
+            Ok(Requirement::Kube(Expression::NotEqual(key, self.value()?)))
+        } else if rest.starts_with(b"=") {
+            self.i += 1;
+            Ok(Requirement::Kube(Expression::Equal(key, self.value()?)))
+        } else if op_word(b"notin") {
+            self.i += 5;
+            Ok(Requirement::Kube(Expression::NotIn(key, self.values()?)))
+        } else if op_word(b"in") {
+            self.i += 2;
+            Ok(Requirement::Kube(Expression::In(key, self.values()?)))
+        } else if rest.starts_with(b">") || rest.starts_with(b"<") {
+            let gt = rest[0] == b'>';
+            self.i += 1;
+            let v = self.value()?;
+            let n: i64 = v
+                .parse()
+                .map_err(|_| self.err(&format!("{v:?} is not an integer")))?;
+            Ok(if gt {
+                Requirement::Gt(key, n)
+            } else {
+                Requirement::Lt(key, n)
+            })
+        } else if rest.is_empty() || rest[0] == b',' {
+            Ok(Requirement::Kube(Expression::Exists(key)))
+        } else {
+            Err(self.err("expected an operator (=, ==, !=, in, notin, >, <)"))
+        }
+    }
+}
+
+fn validate_key(k: &str) -> Result<(), String> {
+    let (prefix, name) = match k.split_once('/') {
+        Some((p, n)) => (Some(p), n),
+        None => (None, k),
+    };
+    if let Some(p) = prefix
+        && (p.is_empty() || p.len() > 253 || p.contains('/'))
+    {
+        return Err(format!("invalid label key prefix in {k:?}"));
+    }
+    if name.is_empty() || name.len() > 63 {
+        return Err(format!(
+            "invalid label key {k:?}: a name of 1-63 characters is required"
+        ));
+    }
+    let b = name.as_bytes();
+    if !b[0].is_ascii_alphanumeric() || !b[b.len() - 1].is_ascii_alphanumeric() {
+        return Err(format!(
+            "invalid label key {k:?}: must start and end with an alphanumeric character"
+        ));
+    }
+    Ok(())
+}
+
+fn validate_value(v: &str) -> Result<(), String> {
+    if v.len() > 63 || v.contains('/') {
+        return Err(format!(
+            "invalid label value {v:?}: at most 63 characters of [A-Za-z0-9._-]"
+        ));
+    }
+    let b = v.as_bytes();
+    if !b.is_empty() && (!b[0].is_ascii_alphanumeric() || !b[b.len() - 1].is_ascii_alphanumeric()) {
+        return Err(format!(
+            "invalid label value {v:?}: must start and end with an alphanumeric character"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn every_operator_parses_and_matches() {
+        let l = labels(&[("service", "tv-api"), ("env", "prod"), ("replicas", "3")]);
+        for (sel, want) in [
+            ("", true),
+            ("service=tv-api", true),
+            ("service==tv-api", true),
+            ("service!=tv-api", false),
+            ("service in (tv-api,epg)", true),
+            ("service notin (tv-api)", false),
+            ("env", true),
+            ("!env", false),
+            ("!zone", true),
+            ("replicas>2", true),
+            ("replicas<3", false),
+            ("env in (prod),service=tv-api", true),
+            ("env=prod,service=epg", false),
+            ("  service = tv-api ,  env  in  ( prod , dev ) ", true),
+            ("zone notin (a)", true),
+            ("example.com/tier=gold", false),
+            ("service=", false),
+        ] {
+            let s = LabelSelector::parse(sel).unwrap_or_else(|e| panic!("{sel}: {e}"));
+            assert_eq!(s.matches(&l), want, "{sel}");
+        }
+    }
+
+    #[test]
+    fn what_the_hpa_sends_round_trips() {
+        // metav1.LabelSelectorAsSelector(...).String(): sorted requirements.
+        let s = LabelSelector::parse("env in (prod),queue=worker_tasks").unwrap();
+        assert!(s.matches(&labels(&[("env", "prod"), ("queue", "worker_tasks")])));
+    }
+
+    #[test]
+    fn malformed_selectors_are_errors_that_say_where() {
+        for bad in [
+            "service=tv api",
+            "in (a)",
+            "service in (a",
+            "service ~ a",
+            "a,",
+            ",a",
+            "k>x",
+            "-bad=1",
+            "a=b/c",
+        ] {
+            let e = LabelSelector::parse(bad).unwrap_err();
+            assert!(e.contains("unable to parse requirement"), "{bad}: {e}");
+        }
+    }
+}

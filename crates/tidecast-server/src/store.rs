@@ -1,0 +1,98 @@
+//! The in-memory snapshot the request path reads. Each target has its own slot, swapped
+//! atomically by the refresh loop; readers never wait on writers.
+
+use crate::policy::TargetView;
+use arc_swap::ArcSwap;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Discovery lists the real metric names up to this many; beyond, one placeholder
+/// resource (as KEDA does) keeps discovery small and fast.
+const MAX_DISCOVERY_NAMES: usize = 256;
+
+/// The fixed layout of targets for one configuration.
+#[derive(Debug)]
+pub struct Registry {
+    slots: Vec<ArcSwap<TargetView>>,
+    by_metric: HashMap<String, Vec<usize>>,
+    resources: Vec<String>,
+}
+
+impl Registry {
+    fn new(views: Vec<TargetView>) -> Self {
+        let mut by_metric: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, v) in views.iter().enumerate() {
+            by_metric
+                .entry(v.metric.to_ascii_lowercase())
+                .or_default()
+                .push(i);
+        }
+        let mut resources: Vec<String> = by_metric.keys().cloned().collect();
+        resources.sort();
+        if resources.is_empty() || resources.len() > MAX_DISCOVERY_NAMES {
+            resources = vec!["externalmetrics".into()];
+        }
+        Self {
+            slots: views.into_iter().map(ArcSwap::from_pointee).collect(),
+            by_metric,
+            resources,
+        }
+    }
+
+    /// Slot indices of the targets exposing `metric` (case-insensitive).
+    pub fn lookup(&self, metric: &str) -> Option<&[usize]> {
+        self.by_metric
+            .get(&metric.to_ascii_lowercase())
+            .map(Vec::as_slice)
+    }
+
+    /// The current view of slot `i`.
+    pub fn get(&self, i: usize) -> Arc<TargetView> {
+        self.slots[i].load_full()
+    }
+
+    /// Resource names for the discovery document (never empty).
+    pub fn resources(&self) -> &[String] {
+        &self.resources
+    }
+
+    /// Number of targets.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// True with no targets.
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+}
+
+/// All targets' views; cheap to share.
+#[derive(Debug)]
+pub struct MetricStore {
+    registry: ArcSwap<Registry>,
+}
+
+impl MetricStore {
+    /// A store holding these targets (their order defines slot indices).
+    pub fn new(views: Vec<TargetView>) -> Self {
+        Self {
+            registry: ArcSwap::from_pointee(Registry::new(views)),
+        }
+    }
+
+    /// Replace slot `i`'s view (the refresh loop's only write).
+    pub fn update(&self, i: usize, view: TargetView) {
+        self.registry.load().slots[i].store(Arc::new(view));
+    }
+
+    /// Replace the whole layout (a new configuration).
+    pub fn replace(&self, views: Vec<TargetView>) {
+        self.registry.store(Arc::new(Registry::new(views)));
+    }
+
+    /// The current layout.
+    pub fn registry(&self) -> Arc<Registry> {
+        self.registry.load_full()
+    }
+}

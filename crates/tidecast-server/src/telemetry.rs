@@ -1,0 +1,221 @@
+//! The server's own /metrics: HTTP requests by route and code with latency histograms,
+//! and per-target gauges read from the snapshot at scrape time.
+
+use crate::policy::Freshness;
+use crate::{Clock, MetricStore};
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use std::sync::Arc;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    path: String,
+    code: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PathLabels {
+    path: String,
+}
+
+/// Request metrics plus the registry that encodes everything.
+#[derive(Debug)]
+pub struct Telemetry {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    latency: Family<PathLabels, Histogram, fn() -> Histogram>,
+}
+
+fn latency_histogram() -> Histogram {
+    Histogram::new([
+        0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5,
+    ])
+}
+
+impl Telemetry {
+    /// Metrics for a store, with served values computed at scrape time by `clock`.
+    pub fn new(store: Arc<MetricStore>, clock: Arc<dyn Clock>) -> Self {
+        let mut registry = Registry::default();
+        let requests = Family::<RequestLabels, Counter>::default();
+        let latency = Family::<PathLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+            latency_histogram,
+        );
+        registry.register(
+            "tidecast_http_requests",
+            "HTTP requests by route and status code",
+            requests.clone(),
+        );
+        registry.register(
+            "tidecast_http_request_duration_seconds",
+            "HTTP request latency by route",
+            latency.clone(),
+        );
+        registry.register_collector(Box::new(TargetCollector { store, clock }));
+        Self {
+            registry,
+            requests,
+            latency,
+        }
+    }
+
+    /// Record one request.
+    pub fn observe(&self, path: &str, code: u16, seconds: f64) {
+        self.requests
+            .get_or_create(&RequestLabels {
+                path: path.to_string(),
+                code,
+            })
+            .inc();
+        self.latency
+            .get_or_create(&PathLabels {
+                path: path.to_string(),
+            })
+            .observe(seconds);
+    }
+
+    /// The text exposition of every metric.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a String cannot fail");
+        out
+    }
+}
+
+#[derive(Debug)]
+struct TargetCollector {
+    store: Arc<MetricStore>,
+    clock: Arc<dyn Clock>,
+}
+
+type Labels = Vec<(&'static str, String)>;
+
+impl Collector for TargetCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let reg = self.store.registry();
+        let now = self.clock.now() as i64;
+        let views: Vec<_> = (0..reg.len()).map(|i| reg.get(i)).collect();
+        let served: Vec<_> = views.iter().map(|v| v.serve(now)).collect();
+        let t = |name: &str| vec![("target", name.to_string())];
+
+        let mut gauge =
+            |name: &str, help: &str, rows: Vec<(Labels, f64)>| -> Result<(), std::fmt::Error> {
+                let mut m = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+                for (labels, v) in rows {
+                    m.encode_family(&labels)?.encode_gauge(&v)?;
+                }
+                Ok(())
+            };
+        gauge(
+            "tidecast_target_served_value",
+            "Value served to the HPA now (absent when the target cannot be served)",
+            views
+                .iter()
+                .zip(&served)
+                .filter_map(|(v, s)| s.value.as_ref().ok().map(|x| (t(&v.name), *x)))
+                .collect(),
+        )?;
+        gauge(
+            "tidecast_target_predicted_value",
+            "Predicted value (what scale mode serves; in observe mode, what it would serve)",
+            views
+                .iter()
+                .zip(&served)
+                .filter_map(|(v, s)| s.predicted.map(|x| (t(&v.name), x)))
+                .collect(),
+        )?;
+        gauge(
+            "tidecast_target_live_value",
+            "Newest observed value",
+            views
+                .iter()
+                .filter_map(|v| v.live.map(|l| (t(&v.name), l.value)))
+                .collect(),
+        )?;
+        gauge(
+            "tidecast_target_data_age_seconds",
+            "Age of the newest observation",
+            views
+                .iter()
+                .zip(&served)
+                .filter_map(|(v, s)| s.age.map(|a| (t(&v.name), a as f64)))
+                .collect(),
+        )?;
+        gauge(
+            "tidecast_target_state",
+            "Staleness state of each target (1 for the current state)",
+            views
+                .iter()
+                .zip(&served)
+                .flat_map(|(v, s)| {
+                    Freshness::ALL.iter().map(move |st| {
+                        let mut l = t(&v.name);
+                        l.push(("state", st.as_str().to_string()));
+                        (l, if *st == s.state { 1.0 } else { 0.0 })
+                    })
+                })
+                .collect(),
+        )?;
+        gauge(
+            "tidecast_target_forecast",
+            "Point forecast made at the last refresh, by horizon",
+            views
+                .iter()
+                .flat_map(|v| {
+                    v.horizons.iter().map(move |(h, x)| {
+                        let mut l = t(&v.name);
+                        l.push(("horizon", format!("{}m", h / 60)));
+                        (l, *x)
+                    })
+                })
+                .collect(),
+        )?;
+        let acc = |f: fn(&crate::policy::Accuracy) -> f64| {
+            views
+                .iter()
+                .flat_map(move |v| {
+                    v.accuracy.iter().filter(|a| a.n > 0).map(move |a| {
+                        let mut l = t(&v.name);
+                        l.push(("horizon", format!("{}m", a.horizon / 60)));
+                        (l, f(a))
+                    })
+                })
+                .collect::<Vec<_>>()
+        };
+        gauge(
+            "tidecast_target_mae",
+            "Rolling mean absolute error of past forecasts, by horizon",
+            acc(|a| a.mae),
+        )?;
+        gauge(
+            "tidecast_target_mape",
+            "Rolling mean absolute percentage error of past forecasts (%), by horizon",
+            acc(|a| a.mape),
+        )?;
+        gauge(
+            "tidecast_target_interval_coverage",
+            "Share of actuals inside past 80% intervals, by horizon",
+            acc(|a| a.coverage),
+        )?;
+        let mut m = encoder.encode_descriptor(
+            "tidecast_target_refreshes",
+            "Refreshes of each target by result",
+            None,
+            MetricType::Counter,
+        )?;
+        for v in &views {
+            for (result, n) in [("success", v.refresh_ok), ("failure", v.refresh_failed)] {
+                let mut l = t(&v.name);
+                l.push(("result", result.to_string()));
+                m.encode_family(&l)?
+                    .encode_counter::<Labels, _, u64>(&n, None)?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,330 @@
+//! Router tests without a socket (`tower::ServiceExt::oneshot`), checked against the
+//! protocol notes field by field.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tidecast_server::*;
+use tower::ServiceExt;
+
+#[derive(Debug)]
+struct Fixed(f64);
+impl Clock for Fixed {
+    fn now(&self) -> f64 {
+        self.0
+    }
+}
+
+const NOW: i64 = 1_790_834_400; // 2026-10-01T06:00:00Z
+
+fn target(name: &str, metric: &str, service: &str, live: f64, ahead: f32, age: i64) -> TargetView {
+    TargetView {
+        name: name.into(),
+        metric: metric.into(),
+        labels: BTreeMap::from([("service".to_string(), service.to_string())]),
+        namespaces: Some(vec!["default".into(), "shop".into()]),
+        mode: Mode::Scale,
+        lead: 900,
+        staleness: Staleness::default(),
+        live: Some(Observation {
+            t: NOW - age,
+            value: live,
+        }),
+        forecast: ServedForecast {
+            start: NOW - age + 60,
+            step: 60,
+            values: vec![ahead; 300],
+        },
+        horizons: vec![(300, f64::from(ahead))],
+        accuracy: vec![Accuracy {
+            horizon: 300,
+            n: 10,
+            mae: 1.5,
+            mape: 2.0,
+            coverage: 0.8,
+        }],
+        refresh_ok: 3,
+        refresh_failed: 1,
+        last_error: None,
+    }
+}
+
+fn app(targets: Vec<TargetView>) -> axum::Router {
+    let store = Arc::new(MetricStore::new(targets));
+    router(AppState::new(store, Arc::new(Fixed(NOW as f64)), "0.1.0"))
+}
+
+fn default_app() -> axum::Router {
+    app(vec![
+        target(
+            "tv",
+            "lb_connections_predicted",
+            "tv-api",
+            1200.0,
+            1500.5,
+            30,
+        ),
+        target("epg", "lb_connections_predicted", "epg", 80.0, 15000.0, 30),
+        target("old", "stale_metric", "old", 10.0, 10.0, 3 * 3600),
+    ])
+}
+
+async fn get(app: axum::Router, uri: &str, accept: Option<&str>) -> (StatusCode, String, String) {
+    let mut req = Request::get(uri);
+    if let Some(a) = accept {
+        req = req.header(header::ACCEPT, a);
+    }
+    let resp = app.oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
+    let status = resp.status();
+    let ct = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, ct, String::from_utf8(body.to_vec()).unwrap())
+}
+
+fn json(s: &str) -> Value {
+    serde_json::from_str(s).unwrap_or_else(|e| panic!("{e}: {s}"))
+}
+
+const BASE: &str = "/apis/external.metrics.k8s.io/v1beta1";
+
+#[tokio::test]
+async fn apis_lists_the_group_and_refuses_aggregated_discovery() {
+    let (code, ct, body) = get(default_app(), "/apis", Some("application/json")).await;
+    assert_eq!((code, ct.as_str()), (StatusCode::OK, "application/json"));
+    let v = json(&body);
+    assert_eq!(v["kind"], "APIGroupList");
+    assert_eq!(v["apiVersion"], "v1");
+    assert_eq!(v["groups"][0]["name"], "external.metrics.k8s.io");
+    assert_eq!(
+        v["groups"][0]["preferredVersion"]["groupVersion"],
+        "external.metrics.k8s.io/v1beta1"
+    );
+    assert_eq!(v["groups"][0]["versions"][0]["version"], "v1beta1");
+
+    let v2 = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
+    let (code, ct, body) = get(default_app(), "/apis", Some(v2)).await;
+    assert_eq!(
+        (code, ct.as_str()),
+        (StatusCode::NOT_ACCEPTABLE, "application/json")
+    );
+    let v = json(&body);
+    assert_eq!(
+        (v["kind"].as_str(), v["reason"].as_str(), v["code"].as_u64()),
+        (Some("Status"), Some("NotAcceptable"), Some(406))
+    );
+}
+
+#[tokio::test]
+async fn group_and_resource_list_documents() {
+    let (code, _, body) = get(default_app(), "/apis/external.metrics.k8s.io", None).await;
+    assert_eq!(code, StatusCode::OK);
+    let v = json(&body);
+    assert_eq!(
+        (v["kind"].as_str(), v["name"].as_str()),
+        (Some("APIGroup"), Some("external.metrics.k8s.io"))
+    );
+
+    let (code, _, body) = get(default_app(), BASE, None).await;
+    assert_eq!(code, StatusCode::OK);
+    let v = json(&body);
+    assert_eq!(v["kind"], "APIResourceList");
+    assert_eq!(v["groupVersion"], "external.metrics.k8s.io/v1beta1");
+    let r = v["resources"].as_array().unwrap();
+    assert_eq!(r.len(), 2);
+    for x in r {
+        assert_eq!(x["namespaced"], true);
+        assert_eq!(x["kind"], "ExternalMetricValueList");
+        assert_eq!(x["verbs"], serde_json::json!(["get"]));
+        assert_eq!(x["singularName"], "");
+    }
+    // An empty configuration still lists a placeholder: never "resources": [].
+    let (_, _, body) = get(app(vec![]), BASE, None).await;
+    assert_eq!(json(&body)["resources"][0]["name"], "externalmetrics");
+}
+
+#[tokio::test]
+async fn metric_values_follow_the_spec_field_by_field() {
+    let uri = format!(
+        "{BASE}/namespaces/default/lb_connections_predicted?labelSelector=service%3Dtv-api"
+    );
+    let (code, ct, body) = get(
+        default_app(),
+        &uri,
+        Some("application/vnd.kubernetes.protobuf, */*"),
+    )
+    .await;
+    assert_eq!((code, ct.as_str()), (StatusCode::OK, "application/json"));
+    let v = json(&body);
+    assert_eq!(v["kind"], "ExternalMetricValueList");
+    assert_eq!(v["apiVersion"], "external.metrics.k8s.io/v1beta1");
+    assert_eq!(v["metadata"], serde_json::json!({}));
+    let items = v["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["metricName"], "lb_connections_predicted");
+    assert_eq!(items[0]["metricLabels"]["service"], "tv-api");
+    assert_eq!(items[0]["timestamp"], "2026-10-01T06:00:00Z");
+    assert_eq!(
+        items[0]["value"], "1500500m",
+        "max(live 1200, forecast 1500.5) in milli-units"
+    );
+    assert!(items[0].get("window").is_none());
+}
+
+#[tokio::test]
+async fn selectors_names_and_namespaces() {
+    let base = format!("{BASE}/namespaces/default");
+    // No selector: every series.
+    let (_, _, body) = get(
+        default_app(),
+        &format!("{base}/lb_connections_predicted"),
+        None,
+    )
+    .await;
+    let items = json(&body)["items"].as_array().unwrap().clone();
+    assert_eq!(items.len(), 2);
+    assert!(items.iter().any(|i| i["value"] == "15k"));
+    // Mixed case in the path matches.
+    let (code, _, body) = get(
+        default_app(),
+        &format!("{base}/LB_Connections_Predicted?labelSelector=service+in+%28epg%29"),
+        None,
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(json(&body)["items"].as_array().unwrap().len(), 1);
+    // Matching nothing: 200 with an empty list, as the reference servers do.
+    let (code, _, body) = get(
+        default_app(),
+        &format!("{base}/lb_connections_predicted?labelSelector=service%3Dnone"),
+        None,
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(json(&body)["items"], serde_json::json!([]));
+    // Malformed selector: 400 Status.
+    let (code, _, body) = get(
+        default_app(),
+        &format!("{base}/lb_connections_predicted?labelSelector=service+%7E+x"),
+        None,
+    )
+    .await;
+    assert_eq!(code, StatusCode::BAD_REQUEST);
+    assert_eq!(json(&body)["reason"], "BadRequest");
+    // Unknown metric and a namespace that may not read it: 404 Status.
+    for uri in [
+        format!("{base}/nope"),
+        format!("{BASE}/namespaces/other/lb_connections_predicted"),
+    ] {
+        let (code, ct, body) = get(default_app(), &uri, None).await;
+        assert_eq!(
+            (code, ct.as_str()),
+            (StatusCode::NOT_FOUND, "application/json"),
+            "{uri}"
+        );
+        assert!(
+            json(&body)["message"]
+                .as_str()
+                .unwrap()
+                .contains("could not find the metric")
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_expired_target_is_a_503_never_a_stale_value() {
+    let (code, _, body) = get(
+        default_app(),
+        &format!("{BASE}/namespaces/default/stale_metric"),
+        None,
+    )
+    .await;
+    assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE);
+    let v = json(&body);
+    assert_eq!(v["reason"], "ServiceUnavailable");
+    assert!(v["message"].as_str().unwrap().contains("hard limit"));
+}
+
+#[tokio::test]
+async fn other_paths_health_version_openapi_and_metrics() {
+    for p in [
+        "/openapi/v2",
+        "/openapi/v3",
+        "/api",
+        "/apis/external.metrics.k8s.io/v1beta1/foo",
+        "/apis/external.metrics.k8s.io/v1beta1/namespaces/foo",
+        "/apis/external.metrics.k8s.io/v1beta1/namespaces/foo/group/metric",
+    ] {
+        let (code, ct, body) = get(default_app(), p, None).await;
+        assert_eq!(
+            (code, ct.as_str()),
+            (StatusCode::NOT_FOUND, "application/json"),
+            "{p}"
+        );
+        assert_eq!(json(&body)["kind"], "Status");
+    }
+    for p in ["/healthz", "/livez", "/readyz"] {
+        let (code, _, body) = get(default_app(), p, None).await;
+        assert_eq!(code, StatusCode::OK, "{p}: {body}");
+    }
+    let (code, _, body) = get(app(vec![]), "/readyz", None).await;
+    assert_eq!(
+        code,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "not ready with nothing to serve: {body}"
+    );
+    let (_, _, body) = get(default_app(), "/version", None).await;
+    assert_eq!(json(&body)["gitVersion"], "v0.1.0");
+
+    let app = default_app();
+    let _ = get(
+        app.clone(),
+        &format!("{BASE}/namespaces/default/lb_connections_predicted"),
+        None,
+    )
+    .await;
+    let (code, _, text) = get(app, "/metrics", None).await;
+    assert_eq!(code, StatusCode::OK);
+    for needle in [
+        "tidecast_target_served_value{target=\"tv\"} 1500.5",
+        "tidecast_target_state{target=\"old\",state=\"expired\"} 1",
+        "tidecast_target_forecast{target=\"tv\",horizon=\"5m\"} 1500.5",
+        "tidecast_target_mae{target=\"tv\",horizon=\"5m\"} 1.5",
+        "tidecast_target_refreshes_total{target=\"tv\",result=\"failure\"} 1",
+        "tidecast_http_requests_total{path=\"/apis/external.metrics.k8s.io/v1beta1/namespaces/{namespace}/{metric}\",code=\"200\"} 1",
+        "tidecast_http_request_duration_seconds_bucket",
+    ] {
+        assert!(text.contains(needle), "missing {needle} in\n{text}");
+    }
+}
+
+#[tokio::test]
+async fn post_is_not_allowed_and_keda_json_sums_series() {
+    let resp = default_app()
+        .oneshot(
+            Request::post(format!(
+                "{BASE}/namespaces/default/lb_connections_predicted"
+            ))
+            .body(Body::empty())
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
+    let (code, _, body) = get(
+        default_app(),
+        "/values/namespaces/default/lb_connections_predicted",
+        None,
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK);
+    let v = json(&body);
+    assert_eq!(v["value"].as_f64(), Some(1500.5 + 15000.0));
+    assert_eq!(v["items"].as_array().unwrap().len(), 2);
+}
