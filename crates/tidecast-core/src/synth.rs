@@ -65,8 +65,8 @@ impl TidalGenerator {
             let fall = 1.0 / (1.0 + ((h - down) / ramp).exp());
             rise * fall
         };
-        let morning = plateau(h, 5.9, 7.3, 0.12) * if weekend { 0.6 } else { 0.85 };
-        let evening = plateau(h, 16.9, 22.1, 0.2) * if weekend { 1.1 } else { 1.0 };
+        let morning = plateau(h, 5.95, 7.25, 0.06) * if weekend { 0.6 } else { 0.85 };
+        let evening = plateau(h, 16.95, 22.05, 0.08) * if weekend { 1.1 } else { 1.0 };
         let growth = (1.0 + self.growth_per_day).powf((t - self.epoch) as f64 / 86_400.0);
         (self.idle + (self.peak - self.idle) * (morning + evening).min(1.2)) * growth
     }

@@ -46,6 +46,64 @@ pub(crate) enum Command {
     /// sample, as CSV or Parquet (by extension). Long ranges are split under Prometheus'
     /// 11,000-points limit and fetched in parallel.
     Fetch(FetchArgs),
+    /// Serve predicted load through the Kubernetes external metrics API over TLS.
+    ///
+    /// Reads the YAML config (schema in the README, example in deploy/), refreshes every
+    /// target from Prometheus on its own loop, refits on schedule and answers
+    /// external.metrics.k8s.io/v1beta1 from memory. Invalid config exits with code 64 and a
+    /// message naming the field.
+    Serve(ServeArgs),
+    /// Run the whole product locally with no Prometheus and no cluster.
+    ///
+    /// Generates a tidal history for three services (Asia/Shanghai peaks), fits, and serves
+    /// the external metrics API on 127.0.0.1 with a self-signed certificate, printing kubectl
+    /// commands that work as printed. The clock starts at 16:30 Shanghai time and runs 30x
+    /// faster, so the served value rises ahead of the 17:00 peak within a minute.
+    Demo(DemoArgs),
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(crate) enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line (for Elasticsearch/Loki/... pipelines).
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// YAML configuration file.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) config: PathBuf,
+    /// Log format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub(crate) log_format: LogFormat,
+    /// Validate the configuration and exit.
+    #[arg(long)]
+    pub(crate) check: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DemoArgs {
+    /// Port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = 8443)]
+    pub(crate) port: u16,
+    /// Clock speed: simulated seconds per real second (1 = real time).
+    #[arg(long, default_value_t = 30.0)]
+    pub(crate) speed: f64,
+    /// Simulated start: local Shanghai time of day today (HH:MM), or `now`.
+    #[arg(long, default_value = "16:30")]
+    pub(crate) start: String,
+    /// Directory for the generated certificates (default: a temporary directory).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) dir: Option<PathBuf>,
+    /// Stop after this many real seconds (default: run until Ctrl-C).
+    #[arg(long, value_name = "SECONDS")]
+    pub(crate) duration: Option<f64>,
+    /// Log format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub(crate) log_format: LogFormat,
 }
 
 /// How to reach Prometheus (or Thanos, Mimir, VictoriaMetrics).

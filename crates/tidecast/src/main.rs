@@ -2,8 +2,12 @@
 
 mod cli;
 mod cmd;
+mod config;
 mod history;
+mod logging;
+mod runtime;
 mod source;
+mod tls;
 
 use clap::Parser;
 use std::process::ExitCode;

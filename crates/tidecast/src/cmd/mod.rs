@@ -1,8 +1,10 @@
 //! One module per subcommand.
 
 mod backtest;
+mod demo;
 mod fetch;
 mod forecast;
+mod serve;
 
 use crate::cli::{Cli, Command};
 
@@ -11,5 +13,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Forecast(args) => forecast::run(&args),
         Command::Backtest(args) => backtest::run(&args),
         Command::Fetch(args) => fetch::run(&args),
+        Command::Serve(args) => serve::run(&args),
+        Command::Demo(args) => demo::run(&args),
     }
 }

@@ -1,0 +1,203 @@
+use crate::cli::{DemoArgs, LogFormat};
+use crate::config::Config;
+use crate::history::usage;
+use crate::runtime::{SeriesSource, SyntheticSource, TargetRuntime};
+use anyhow::Result;
+use chrono::TimeZone;
+use chrono_tz::Asia::Shanghai;
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+use tidecast_core::synth::TidalGenerator;
+use tidecast_server::{Clock, MetricStore, SystemClock};
+
+/// A clock that starts at `sim0` and runs `speed` times faster than real time.
+#[derive(Debug)]
+struct SimClock {
+    real0: f64,
+    sim0: f64,
+    speed: f64,
+}
+
+impl Clock for SimClock {
+    fn now(&self) -> f64 {
+        self.sim0 + (SystemClock.now() - self.real0) * self.speed
+    }
+}
+
+/// The demo's services: name, idle and peak connections.
+const SERVICES: [(&str, f64, f64); 3] = [
+    ("tv-api", 2000.0, 40000.0),
+    ("epg", 300.0, 6000.0),
+    ("login", 100.0, 2500.0),
+];
+const METRIC: &str = "lb_connections_predicted";
+
+fn start_time(spec: &str) -> Result<f64> {
+    let now = SystemClock.now();
+    if spec == "now" {
+        return Ok(now);
+    }
+    let (h, m) = spec
+        .split_once(':')
+        .and_then(|(h, m)| Some((h.parse::<u32>().ok()?, m.parse::<u32>().ok()?)))
+        .filter(|(h, m)| *h < 24 && *m < 60)
+        .ok_or_else(|| usage(format!("--start {spec:?}: expected HH:MM or now")))?;
+    let today = chrono::DateTime::from_timestamp(now as i64, 0)
+        .unwrap_or_default()
+        .with_timezone(&Shanghai)
+        .date_naive();
+    let local = today.and_hms_opt(h, m, 0).expect("valid time");
+    Ok(Shanghai
+        .from_local_datetime(&local)
+        .single()
+        .map_or(now, |t| t.timestamp() as f64))
+}
+
+pub(crate) fn run(args: &DemoArgs) -> Result<()> {
+    if !(args.speed > 0.0 && args.speed <= 3600.0) {
+        return Err(usage(format!(
+            "--speed {} must be in (0, 3600]",
+            args.speed
+        )));
+    }
+    crate::logging::init(matches!(args.log_format, LogFormat::Json));
+    let tmp;
+    let dir = match &args.dir {
+        Some(d) => d.clone(),
+        None => {
+            tmp = std::env::temp_dir().join(format!("tidecast-demo-{}", std::process::id()));
+            tmp
+        }
+    };
+    let pki = crate::tls::demo_pki(&dir)?;
+    let mut yaml = format!(
+        "listen: 127.0.0.1:{}\ntls: {{cert_file: {:?}, key_file: {:?}, client_ca_file: {:?}}}\n\
+         defaults: {{metric: {METRIC}, timezone: Asia/Shanghai, lead: 15m, quantile: 0.9, refresh: 1m, history: 28d, namespaces: [\"*\"]}}\ntargets:\n",
+        args.port, pki.server_cert, pki.server_key, pki.ca
+    );
+    for (name, ..) in SERVICES {
+        yaml.push_str(&format!("  - {{name: {name}, labels: {{service: {name}}}, query: 'sum(lb_active_connections{{service=\"{name}\"}})'}}\n"));
+    }
+    let cfg = Config::parse(&yaml, &dir)?;
+    let sim0 = start_time(&args.start)?;
+    let clock: Arc<dyn Clock> = Arc::new(SimClock {
+        real0: SystemClock.now(),
+        sim0,
+        speed: args.speed,
+    });
+    let runtimes: Vec<TargetRuntime> = cfg
+        .targets
+        .iter()
+        .zip(SERVICES)
+        .enumerate()
+        .map(|(i, (t, (_, idle, peak)))| {
+            let generator = TidalGenerator::new(Shanghai, idle, peak, i as u64 + 7)
+                .growth(0.004, sim0 as i64 - 28 * 86_400);
+            let src: Arc<dyn SeriesSource> = Arc::new(SyntheticSource {
+                generator,
+                clock: clock.clone(),
+            });
+            TargetRuntime::new(i, t.clone(), src)
+        })
+        .collect();
+    let tls = crate::tls::server_config(&pki.server_cert, &pki.server_key, Some(&pki.ca))?;
+    let (start_local, speed) = (
+        chrono::DateTime::from_timestamp(sim0 as i64, 0)
+            .unwrap_or_default()
+            .with_timezone(&Shanghai),
+        args.speed,
+    );
+    let status_clock = clock.clone();
+    let on_listening = move |addr: std::net::SocketAddr, store: Arc<MetricStore>| {
+        let url = format!("https://{addr}");
+        let k = format!(
+            "kubectl --server {url} --certificate-authority {} --client-certificate {} --client-key {}",
+            pki.ca.display(),
+            pki.client_cert.display(),
+            pki.client_key.display()
+        );
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(
+            out,
+            "tidecast demo: serving {url} with a simulated clock from {} Asia/Shanghai at {speed}x",
+            start_local.format("%Y-%m-%d %H:%M")
+        );
+        let _ = writeln!(
+            out,
+            "Predicted load of {} services, {METRIC}{{service=...}}, 15 minutes ahead. Try:\n",
+            SERVICES.len()
+        );
+        let _ = writeln!(
+            out,
+            "  {k} get --raw '/apis/external.metrics.k8s.io/v1beta1/namespaces/default/{METRIC}?labelSelector=service%3Dtv-api'"
+        );
+        let _ = writeln!(out, "  {k} get --raw /apis/external.metrics.k8s.io/v1beta1");
+        let _ = writeln!(
+            out,
+            "  {k} api-resources --api-group=external.metrics.k8s.io"
+        );
+        let _ = writeln!(
+            out,
+            "  curl -s --cacert {} {url}/values/namespaces/default/{METRIC}",
+            pki.ca.display()
+        );
+        let _ = writeln!(
+            out,
+            "  curl -s --cacert {} {url}/metrics | grep tidecast_target_served_value\n",
+            pki.ca.display()
+        );
+        let _ = out.flush();
+        drop(out);
+        let _ = std::thread::Builder::new()
+            .name("demo-status".into())
+            .spawn(move || status_lines(store, status_clock));
+    };
+    let stop = args.duration.map(Duration::from_secs_f64);
+    crate::cmd::serve::serve(
+        cfg.listen,
+        tls,
+        &cfg,
+        runtimes,
+        clock,
+        args.speed,
+        stop,
+        on_listening,
+    )
+}
+
+/// Print one line per simulated 5 minutes: local time, then each service's live and
+/// served value and state, so the rise ahead of the peak is visible as it happens.
+fn status_lines(store: Arc<MetricStore>, clock: Arc<dyn Clock>) {
+    let mut last_slot = i64::MIN;
+    loop {
+        std::thread::sleep(Duration::from_millis(200));
+        let now = clock.now() as i64;
+        let slot = now / 300;
+        if slot == last_slot {
+            continue;
+        }
+        last_slot = slot;
+        let local = chrono::DateTime::from_timestamp(now, 0)
+            .unwrap_or_default()
+            .with_timezone(&Shanghai);
+        let reg = store.registry();
+        let mut line = format!("{} Shanghai", local.format("%H:%M"));
+        for i in 0..reg.len() {
+            let v = reg.get(i);
+            let s = v.serve(now);
+            let live = v
+                .live
+                .map_or("-".to_string(), |l| format!("{:.0}", l.value));
+            let served = s
+                .value
+                .map_or_else(|e| format!("error ({e})"), |x| format!("{x:.0}"));
+            line.push_str(&format!(
+                " | {}: live {live}, served {served} [{}]",
+                v.name,
+                s.state.as_str()
+            ));
+        }
+        println!("{line}");
+    }
+}

@@ -1,0 +1,141 @@
+use crate::cli::{LogFormat, ServeArgs};
+use crate::config::Config;
+use crate::runtime::{PrometheusSource, SeriesSource, TargetRuntime, spawn_all};
+use anyhow::{Context, Result};
+use std::sync::Arc;
+use std::time::Duration;
+use tidecast_server::{AppState, Clock, MetricStore, SystemClock, router};
+
+pub(crate) fn run(args: &ServeArgs) -> Result<()> {
+    let cfg = Config::load(&args.config)?;
+    if args.check {
+        println!(
+            "{}: ok, {} targets",
+            args.config.display(),
+            cfg.targets.len()
+        );
+        return Ok(());
+    }
+    crate::logging::init(matches!(args.log_format, LogFormat::Json));
+    let prom = cfg.prometheus.as_ref().ok_or_else(|| {
+        crate::history::usage("prometheus: required for serve (url of the Prometheus HTTP API)")
+    })?;
+    let mut pc = tidecast_prometheus::ClientConfig::new(&prom.url)
+        .with_timeout(Duration::from_secs(prom.timeout as u64));
+    if let Some(f) = &prom.bearer_token_file {
+        let t = std::fs::read_to_string(f)
+            .with_context(|| format!("prometheus.bearer_token_file {}", f.display()))?;
+        pc = pc.with_auth(tidecast_prometheus::Auth::Bearer(t.trim().to_string()));
+    }
+    if let Some(f) = &prom.ca_file {
+        pc = pc.with_ca_pem(
+            std::fs::read(f).with_context(|| format!("prometheus.ca_file {}", f.display()))?,
+        );
+    }
+    for (k, v) in &prom.headers {
+        pc = pc.with_header(k, v);
+    }
+    let client =
+        tidecast_prometheus::Client::new(pc).map_err(|e| crate::history::usage(e.to_string()))?;
+    let tls = crate::tls::server_config(
+        &cfg.tls.cert_file,
+        &cfg.tls.key_file,
+        cfg.tls.client_ca_file.as_deref(),
+    )
+    .map_err(|e| crate::history::usage(format!("tls: {e:#}")))?;
+    let runtimes: Vec<TargetRuntime> = cfg
+        .targets
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let src: Arc<dyn SeriesSource> = Arc::new(PrometheusSource {
+                client: client.clone(),
+                query: t.query.clone(),
+            });
+            TargetRuntime::new(i, t.clone(), src)
+        })
+        .collect();
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    serve(cfg.listen, tls, &cfg, runtimes, clock, 1.0, None, |_, _| {})
+}
+
+/// Build the store, start the refresh loops and serve until SIGTERM/SIGINT (or `stop_after`).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn serve(
+    listen: std::net::SocketAddr,
+    tls: Arc<rustls::ServerConfig>,
+    cfg: &Config,
+    runtimes: Vec<TargetRuntime>,
+    clock: Arc<dyn Clock>,
+    speed: f64,
+    stop_after: Option<Duration>,
+    on_listening: impl FnOnce(std::net::SocketAddr, Arc<MetricStore>) + Send + 'static,
+) -> Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    let views = cfg
+        .targets
+        .iter()
+        .map(TargetRuntime::initial_view)
+        .collect();
+    let store = Arc::new(MetricStore::new(views));
+    rt.block_on(async move {
+        let _loops = spawn_all(runtimes, store.clone(), clock.clone(), speed);
+        let app = router(AppState::new(
+            store.clone(),
+            clock.clone(),
+            env!("CARGO_PKG_VERSION"),
+        ));
+        let handle = axum_server::Handle::new();
+        let h = handle.clone();
+        tokio::spawn(async move {
+            shutdown_signal(stop_after).await;
+            tracing::info!("shutting down");
+            h.graceful_shutdown(Some(Duration::from_secs(10)));
+        });
+        let (h, s) = (handle.clone(), store.clone());
+        tokio::spawn(async move {
+            if let Some(addr) = h.listening().await {
+                tracing::info!(%addr, "serving external.metrics.k8s.io/v1beta1 over TLS");
+                on_listening(addr, s);
+            }
+        });
+        axum_server::bind_rustls(
+            listen,
+            axum_server::tls_rustls::RustlsConfig::from_config(tls),
+        )
+        .handle(handle)
+        .serve(app.into_make_service())
+        .await
+        .with_context(|| format!("serving on {listen}"))
+    })
+}
+
+async fn shutdown_signal(stop_after: Option<Duration>) {
+    let term = async {
+        #[cfg(unix)]
+        {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        }
+        #[cfg(not(unix))]
+        std::future::pending::<()>().await
+    };
+    let timer = async {
+        match stop_after {
+            Some(d) => tokio::time::sleep(d).await,
+            None => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = term => {},
+        _ = timer => {},
+    }
+}

@@ -1,0 +1,562 @@
+//! The refresh loop: per target, ingest new observations, update the model's state, refit
+//! on schedule, recompute the forecast and publish a new view for the request path.
+//!
+//! Data flows one way: source -> model -> forecast -> [`MetricStore`] slot. The request
+//! path never waits on anything here.
+
+use crate::config::Target;
+use futures::future::BoxFuture;
+use std::sync::Arc;
+use tidecast_core::{Predict, Sample, SeriesBuilder, format_timestamp};
+use tidecast_models::Forecaster;
+use tidecast_server::{
+    Accuracy, Clock, Freshness, MetricStore, Observation, ServedForecast, TargetView,
+};
+use tokio::sync::Semaphore;
+
+/// Where a target's observations come from.
+pub(crate) trait SeriesSource: Send + Sync + std::fmt::Debug {
+    /// Samples on the step grid in `[start, end]`.
+    fn range(&self, start: i64, end: i64, step: i64) -> BoxFuture<'_, Result<Vec<Sample>, String>>;
+}
+
+/// A PromQL query that must return a single series.
+#[derive(Debug)]
+pub(crate) struct PrometheusSource {
+    pub(crate) client: tidecast_prometheus::Client,
+    pub(crate) query: String,
+}
+
+impl SeriesSource for PrometheusSource {
+    fn range(&self, start: i64, end: i64, step: i64) -> BoxFuture<'_, Result<Vec<Sample>, String>> {
+        Box::pin(async move {
+            let q = tidecast_prometheus::RangeQuery {
+                query: self.query.clone(),
+                start,
+                end,
+                step,
+            };
+            let mut r = self
+                .client
+                .query_range(&q, &|_, _| {})
+                .await
+                .map_err(|e| e.to_string())?;
+            match r.len() {
+                0 => Ok(Vec::new()),
+                1 => Ok(r.pop().expect("one").samples),
+                n => Err(format!(
+                    "{}: query {:?} returned {n} series; a target needs exactly one (aggregate it, e.g. sum(...))",
+                    self.client.url(),
+                    self.query
+                )),
+            }
+        })
+    }
+}
+
+/// A synthetic tide (the demo): values exist up to the clock's now.
+#[derive(Debug)]
+pub(crate) struct SyntheticSource {
+    pub(crate) generator: tidecast_core::synth::TidalGenerator,
+    pub(crate) clock: Arc<dyn Clock>,
+}
+
+impl SeriesSource for SyntheticSource {
+    fn range(&self, start: i64, end: i64, step: i64) -> BoxFuture<'_, Result<Vec<Sample>, String>> {
+        let now = self.clock.now() as i64;
+        let out = (0..)
+            .map(|k| start + k * step)
+            .take_while(|t| *t <= end.min(now))
+            .map(|t| Sample {
+                timestamp: t as f64,
+                value: self.generator.value(t),
+            })
+            .collect();
+        Box::pin(async move { Ok(out) })
+    }
+}
+
+/// Horizons exported as forecasts and scored for accuracy.
+const HORIZONS: [i64; 4] = [300, 900, 1800, 3600];
+
+/// A forecast waiting for its actual.
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    target_t: i64,
+    horizon_idx: usize,
+    point: f64,
+    lower: f64,
+    upper: f64,
+}
+
+/// Exponentially weighted accuracy by horizon (about the last 500 pairs).
+#[derive(Debug, Clone, Default)]
+struct AccuracyTracker {
+    pending: std::collections::VecDeque<Pending>,
+    stats: [Accuracy; 4],
+}
+
+impl AccuracyTracker {
+    fn new() -> Self {
+        let mut stats = [Accuracy::default(); 4];
+        for (s, h) in stats.iter_mut().zip(HORIZONS) {
+            s.horizon = h;
+        }
+        Self {
+            pending: Default::default(),
+            stats,
+        }
+    }
+
+    fn observe(&mut self, t: i64, actual: f64) {
+        const W: f64 = 1.0 / 500.0;
+        while let Some(p) = self.pending.front().copied() {
+            if p.target_t > t {
+                break;
+            }
+            self.pending.pop_front();
+            if p.target_t < t || !actual.is_finite() {
+                continue;
+            }
+            let s = &mut self.stats[p.horizon_idx];
+            let w = (1.0 / (s.n + 1) as f64).max(W);
+            s.n += 1;
+            s.mae += w * ((actual - p.point).abs() - s.mae);
+            if actual > 0.0 {
+                s.mape += w * (100.0 * (actual - p.point).abs() / actual - s.mape);
+            }
+            let inside = if p.lower <= actual && actual <= p.upper {
+                1.0
+            } else {
+                0.0
+            };
+            s.coverage += w * (inside - s.coverage);
+        }
+    }
+
+    fn record(&mut self, items: impl IntoIterator<Item = Pending>) {
+        for p in items {
+            // Ordered by target time; one forecast per (target time, horizon): a refresh
+            // without new data does not score the same forecast twice.
+            let pos = self.pending.partition_point(|q| q.target_t <= p.target_t);
+            let dup = self
+                .pending
+                .range(..pos)
+                .rev()
+                .take_while(|q| q.target_t == p.target_t)
+                .any(|q| q.horizon_idx == p.horizon_idx);
+            if !dup {
+                self.pending.insert(pos, p);
+            }
+        }
+        while self.pending.len() > 4096 {
+            self.pending.pop_front();
+        }
+    }
+}
+
+/// One target's refresh state.
+#[derive(Debug)]
+pub(crate) struct TargetRuntime {
+    index: usize,
+    cfg: Target,
+    source: Arc<dyn SeriesSource>,
+    forecaster: Forecaster,
+    model: Option<Box<dyn Predict>>,
+    fitted_for: Option<i64>,
+    live: Option<Observation>,
+    forecast: ServedForecast,
+    horizons: Vec<(i64, f64)>,
+    accuracy: AccuracyTracker,
+    ok: u64,
+    failed: u64,
+    last_error: Option<String>,
+    last_state: Option<Freshness>,
+}
+
+impl TargetRuntime {
+    pub(crate) fn new(index: usize, cfg: Target, source: Arc<dyn SeriesSource>) -> Self {
+        let forecaster = Forecaster::new(cfg.calendar.clone())
+            .refit_every(cfg.refit_every)
+            .window(cfg.history)
+            .quantiles(&[cfg.quantile, 0.1, 0.9]);
+        Self {
+            index,
+            cfg,
+            source,
+            forecaster,
+            model: None,
+            fitted_for: None,
+            live: None,
+            forecast: ServedForecast::default(),
+            horizons: Vec::new(),
+            accuracy: AccuracyTracker::new(),
+            ok: 0,
+            failed: 0,
+            last_error: None,
+            last_state: None,
+        }
+    }
+
+    /// The view of a target nothing is known about yet.
+    pub(crate) fn initial_view(cfg: &Target) -> TargetView {
+        TargetView {
+            name: cfg.name.clone(),
+            metric: cfg.metric.clone(),
+            labels: cfg.labels.clone(),
+            namespaces: cfg.namespaces.clone(),
+            mode: cfg.mode,
+            lead: cfg.lead,
+            staleness: cfg.staleness,
+            live: None,
+            forecast: ServedForecast::default(),
+            horizons: Vec::new(),
+            accuracy: Vec::new(),
+            refresh_ok: 0,
+            refresh_failed: 0,
+            last_error: None,
+        }
+    }
+
+    fn steps(&self) -> usize {
+        ((self.cfg.staleness.hard_limit + self.cfg.lead) / self.cfg.step + 1) as usize
+    }
+
+    /// One refresh at `now`: never panics, always publishes a view.
+    pub(crate) async fn refresh(&mut self, now: i64, store: &MetricStore, fits: &Semaphore) {
+        match self.try_refresh(now, fits).await {
+            Ok(()) => {
+                self.ok += 1;
+                self.last_error = None;
+            }
+            Err(e) => {
+                self.failed += 1;
+                tracing::warn!(target_name = %self.cfg.name, error = %e, "refresh failed");
+                self.last_error = Some(e);
+            }
+        }
+        let view = self.view();
+        let state = view.freshness(now);
+        if self.last_state != Some(state) {
+            let age = view.live.map(|l| now - l.t);
+            match state {
+                Freshness::Fresh => {
+                    tracing::info!(target_name = %self.cfg.name, state = state.as_str(), ?age, "target state")
+                }
+                _ => {
+                    tracing::warn!(target_name = %self.cfg.name, state = state.as_str(), ?age, "target state")
+                }
+            }
+            self.last_state = Some(state);
+        }
+        store.update(self.index, view);
+    }
+
+    async fn try_refresh(&mut self, now: i64, fits: &Semaphore) -> Result<(), String> {
+        let step = self.cfg.step;
+        let now_grid = now.div_euclid(step) * step;
+        let refit_point = self.forecaster.refit_point(now_grid);
+        if self.fitted_for != Some(refit_point) {
+            match self.refit(refit_point, fits).await {
+                Ok(()) => {}
+                // Keep serving from the old model's state; the next refresh retries.
+                Err(e) if self.model.is_some() => {
+                    tracing::warn!(target_name = %self.cfg.name, error = %e, "refit failed; keeping the previous model");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let steps = self.steps();
+        let model = self.model.as_mut().ok_or("no model")?;
+        let from = model.last_timestamp() + step;
+        if from <= now_grid {
+            let samples = self.source.range(from, now_grid, step).await?;
+            for s in samples {
+                let t = s.timestamp.round() as i64;
+                if t <= model.last_timestamp() {
+                    continue;
+                }
+                model.update(t, s.value);
+                self.accuracy.observe(t, s.value);
+                if s.value.is_finite() {
+                    self.live = Some(Observation { t, value: s.value });
+                }
+            }
+        }
+        let f = model
+            .predict(steps, &[self.cfg.quantile, 0.1, 0.9])
+            .map_err(|e| e.to_string())?;
+        let served = f
+            .quantile(self.cfg.quantile)
+            .ok_or("served quantile missing")?;
+        let (lo, hi) = (
+            f.quantile(0.1).ok_or("q0.1")?,
+            f.quantile(0.9).ok_or("q0.9")?,
+        );
+        self.forecast = ServedForecast {
+            start: f.start,
+            step: f.step,
+            values: served.iter().map(|v| *v as f32).collect(),
+        };
+        self.horizons.clear();
+        let mut pending = Vec::new();
+        for (k, h) in HORIZONS.iter().enumerate() {
+            let i = (h / step) as usize;
+            if i >= 1 && i <= f.len() {
+                self.horizons.push((*h, f.point[i - 1]));
+                pending.push(Pending {
+                    target_t: f.timestamp(i - 1),
+                    horizon_idx: k,
+                    point: f.point[i - 1],
+                    lower: lo[i - 1],
+                    upper: hi[i - 1],
+                });
+            }
+        }
+        self.accuracy.record(pending);
+        Ok(())
+    }
+
+    async fn refit(&mut self, refit_point: i64, fits: &Semaphore) -> Result<(), String> {
+        let step = self.cfg.step;
+        let start = refit_point - self.cfg.history + step;
+        let samples = self.source.range(start, refit_point, step).await?;
+        if samples.is_empty() {
+            return Err(format!(
+                "no data in the {}s before {}",
+                self.cfg.history,
+                format_timestamp(refit_point)
+            ));
+        }
+        let series = SeriesBuilder::new()
+            .step(Some(step))
+            .build(&samples)
+            .map_err(|e| e.to_string())?;
+        let _permit = fits.acquire().await.map_err(|e| e.to_string())?;
+        let forecaster = self.forecaster.clone();
+        let steps = self.steps().min(((3600 / step) as usize).max(1));
+        let t0 = std::time::Instant::now();
+        let model =
+            tokio::task::spawn_blocking(move || forecaster.fit_at(&series, refit_point, steps))
+                .await
+                .map_err(|e| format!("fit task failed: {e}"))?
+                .map_err(|e| e.to_string())?;
+        tracing::info!(
+            target_name = %self.cfg.name, model = model.name(),
+            refit_point = %format_timestamp(refit_point), samples = samples.len(),
+            fit_ms = t0.elapsed().as_millis() as u64, "model refitted"
+        );
+        if let Some(last) = samples.iter().rev().find(|s| s.value.is_finite()) {
+            let t = last.timestamp.round() as i64;
+            if self.live.is_none_or(|l| l.t < t) {
+                self.live = Some(Observation {
+                    t,
+                    value: last.value,
+                });
+            }
+        }
+        self.model = Some(model);
+        self.fitted_for = Some(refit_point);
+        Ok(())
+    }
+
+    fn view(&self) -> TargetView {
+        TargetView {
+            live: self.live,
+            forecast: self.forecast.clone(),
+            horizons: self.horizons.clone(),
+            accuracy: self.accuracy.stats.to_vec(),
+            refresh_ok: self.ok,
+            refresh_failed: self.failed,
+            last_error: self.last_error.clone(),
+            ..Self::initial_view(&self.cfg)
+        }
+    }
+}
+
+/// Run every target's refresh loop until the process ends. `speed` converts the clock's
+/// seconds into real seconds (1 in production, >1 for the demo's accelerated clock).
+pub(crate) fn spawn_all(
+    runtimes: Vec<TargetRuntime>,
+    store: Arc<MetricStore>,
+    clock: Arc<dyn Clock>,
+    speed: f64,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let fits = Arc::new(Semaphore::new(
+        std::thread::available_parallelism().map_or(2, |n| n.get()),
+    ));
+    let n = runtimes.len().max(1);
+    runtimes
+        .into_iter()
+        .enumerate()
+        .map(|(k, mut rt)| {
+            let (store, clock, fits) = (store.clone(), clock.clone(), fits.clone());
+            tokio::spawn(async move {
+                let every = std::time::Duration::from_secs_f64(rt.cfg.refresh as f64 / speed);
+                // Spread the first refreshes over one interval so thousands of targets do
+                // not hit Prometheus at once.
+                tokio::time::sleep(every.mul_f64(k as f64 / n as f64)).await;
+                let mut tick = tokio::time::interval(every);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tick.tick().await;
+                    rt.refresh(clock.now() as i64, &store, &fits).await;
+                }
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// A synthetic source that can be switched off (Prometheus down).
+    #[derive(Debug)]
+    struct Switchable {
+        inner: SyntheticSource,
+        down: AtomicBool,
+    }
+    impl SeriesSource for Switchable {
+        fn range(
+            &self,
+            start: i64,
+            end: i64,
+            step: i64,
+        ) -> BoxFuture<'_, Result<Vec<Sample>, String>> {
+            if self.down.load(Ordering::SeqCst) {
+                return Box::pin(async {
+                    Err("http://prometheus:9090/api/v1/query_range: connection refused".to_string())
+                });
+            }
+            self.inner.range(start, end, step)
+        }
+    }
+
+    /// Unix time that follows tokio's (pausable) clock.
+    #[derive(Debug)]
+    struct TokioClock {
+        base: f64,
+        start: tokio::time::Instant,
+    }
+    impl Clock for TokioClock {
+        fn now(&self) -> f64 {
+            self.base + self.start.elapsed().as_secs_f64()
+        }
+    }
+
+    fn target() -> Target {
+        let yaml = r#"
+tls: {cert_file: a, key_file: b}
+targets:
+  - {name: tv, metric: lb_connections_predicted, labels: {service: tv}, query: x, timezone: Asia/Shanghai, history: 8d}
+"#;
+        crate::config::Config::parse(yaml, std::path::Path::new("."))
+            .unwrap()
+            .targets
+            .remove(0)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_staleness_chain_under_paused_time() {
+        // 2026-10-20T08:30:00Z = 16:30 in Shanghai, half an hour before the evening peak.
+        let clock: Arc<dyn Clock> = Arc::new(TokioClock {
+            base: 1_792_485_000.0,
+            start: tokio::time::Instant::now(),
+        });
+        let generator = tidecast_core::synth::TidalGenerator::new(
+            chrono_tz::Tz::Asia__Shanghai,
+            200.0,
+            4000.0,
+            1,
+        );
+        let source = Arc::new(Switchable {
+            inner: SyntheticSource {
+                generator,
+                clock: clock.clone(),
+            },
+            down: AtomicBool::new(false),
+        });
+        let cfg = target();
+        let store = MetricStore::new(vec![TargetRuntime::initial_view(&cfg)]);
+        let fits = Semaphore::new(1);
+        let mut rt = TargetRuntime::new(0, cfg, source.clone());
+        let serve = |store: &MetricStore| store.registry().get(0).serve(clock.now() as i64);
+
+        assert_eq!(serve(&store).state, Freshness::NoData);
+        rt.refresh(clock.now() as i64, &store, &fits).await;
+        let s = serve(&store);
+        assert_eq!(s.state, Freshness::Fresh);
+        let live = store.registry().get(0).live.unwrap().value;
+        let fresh_value = s.value.unwrap();
+        assert!(fresh_value >= live, "never below live");
+
+        // 16:50: the 17:00 peak is inside the 15-minute lead; the value has risen ahead of it.
+        tokio::time::advance(std::time::Duration::from_secs(20 * 60)).await;
+        rt.refresh(clock.now() as i64, &store, &fits).await;
+        let risen = serve(&store).value.unwrap();
+        let live_now = store.registry().get(0).live.unwrap().value;
+        assert!(
+            risen > 2.0 * live_now,
+            "served {risen} rises ahead of the peak (live {live_now})"
+        );
+
+        // Prometheus goes down: fresh -> last_good -> model_only -> expired, each visible.
+        source.down.store(true, Ordering::SeqCst);
+        let mut seen = Vec::new();
+        for _ in 0..30 {
+            tokio::time::advance(std::time::Duration::from_secs(300)).await;
+            rt.refresh(clock.now() as i64, &store, &fits).await;
+            let s = serve(&store);
+            if seen.last() != Some(&s.state) {
+                seen.push(s.state);
+            }
+            match s.state {
+                Freshness::Expired => assert!(s.value.is_err(), "expired never serves a value"),
+                _ => assert!(s.value.is_ok()),
+            }
+        }
+        // The first 5 minutes without data are still within `stale_after`.
+        assert_eq!(
+            seen,
+            vec![
+                Freshness::Fresh,
+                Freshness::LastGood,
+                Freshness::ModelOnly,
+                Freshness::Expired
+            ]
+        );
+        let v = store.registry().get(0);
+        assert!(
+            v.refresh_failed >= 25
+                && v.last_error
+                    .as_deref()
+                    .unwrap()
+                    .contains("connection refused")
+        );
+
+        // Recovery: fresh again as soon as data flows.
+        source.down.store(false, Ordering::SeqCst);
+        rt.refresh(clock.now() as i64, &store, &fits).await;
+        assert_eq!(serve(&store).state, Freshness::Fresh);
+    }
+
+    #[test]
+    fn accuracy_scores_each_forecast_against_its_actual() {
+        let mut a = AccuracyTracker::new();
+        a.record([Pending {
+            target_t: 60,
+            horizon_idx: 0,
+            point: 90.0,
+            lower: 80.0,
+            upper: 95.0,
+        }]);
+        a.observe(60, 100.0);
+        assert_eq!(a.stats[0].n, 1);
+        assert_eq!(a.stats[0].mae, 10.0);
+        assert_eq!(a.stats[0].mape, 10.0);
+        assert_eq!(a.stats[0].coverage, 0.0);
+        assert!(a.pending.is_empty());
+    }
+}

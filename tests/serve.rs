@@ -1,0 +1,294 @@
+//! End-to-end: the real binary serving over TLS on 127.0.0.1, with kubectl as the client.
+//! `tidecast demo` needs nothing else; `tidecast serve` reads a real Prometheus.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use tidecast_testing::{FixtureSeries, PrometheusFixture};
+
+struct Proc(Child);
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Start the binary and collect the stdout lines up to (and including) one matching `until`.
+fn start(args: &[&str], until: &str) -> (Proc, Vec<String>, std::sync::mpsc::Receiver<String>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tidecast"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let proc = Proc(child);
+    let mut lines = Vec::new();
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(60) {
+        if let Ok(l) = rx.recv_timeout(Duration::from_millis(200)) {
+            let done = l.contains(until);
+            lines.push(l);
+            if done {
+                return (proc, lines, rx);
+            }
+        }
+    }
+    panic!("no line containing {until:?} within 60 s; got {lines:?}");
+}
+
+fn sh(cmdline: &str) -> (bool, String, String) {
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(format!("timeout 60 {cmdline}"))
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+fn json(s: &str) -> serde_json::Value {
+    serde_json::from_str(s).unwrap_or_else(|e| panic!("{e}: {s}"))
+}
+
+#[test]
+fn the_demo_serves_and_its_printed_kubectl_commands_work_as_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_p, lines, rx) = start(
+        &[
+            "demo",
+            "--port",
+            "0",
+            "--dir",
+            dir.path().to_str().unwrap(),
+            "--speed",
+            "60",
+        ],
+        "| grep tidecast_target_served_value",
+    );
+    let commands: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.trim_start().starts_with("kubectl "))
+        .collect();
+    assert_eq!(commands.len(), 3, "{lines:?}");
+    // Wait until every service has data (the status line shows all three fresh).
+    let t0 = Instant::now();
+    loop {
+        let l = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("status lines keep coming");
+        if l.matches("[fresh]").count() == 3 {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "services never all fresh: {l}"
+        );
+    }
+
+    // 1. The metric, as printed.
+    let (ok, out, err) = sh(commands[0].trim());
+    assert!(ok, "{err}");
+    let v = json(&out);
+    assert_eq!(v["kind"], "ExternalMetricValueList");
+    assert_eq!(v["apiVersion"], "external.metrics.k8s.io/v1beta1");
+    assert_eq!(v["metadata"], serde_json::json!({}));
+    let items = v["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["metricName"], "lb_connections_predicted");
+    assert_eq!(
+        items[0]["metricLabels"],
+        serde_json::json!({"service": "tv-api"})
+    );
+    let ts = items[0]["timestamp"].as_str().unwrap();
+    assert!(
+        ts.len() == 20 && ts.ends_with('Z') && &ts[10..11] == "T",
+        "second-precision RFC 3339: {ts}"
+    );
+    let q = items[0]["value"].as_str().unwrap();
+    assert!(
+        q.chars()
+            .all(|c| c.is_ascii_digit() || c == 'm' || c == 'k' || c == 'M'),
+        "canonical quantity: {q}"
+    );
+
+    // 2. Discovery, as printed.
+    let (ok, out, err) = sh(commands[1].trim());
+    assert!(ok, "{err}");
+    let v = json(&out);
+    assert_eq!(v["resources"][0]["name"], "lb_connections_predicted");
+    assert_eq!(v["resources"][0]["namespaced"], true);
+
+    // 3. kubectl api-resources walks /api (404 tolerated), /apis and the resource list.
+    let (ok, out, err) = sh(commands[2].trim());
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("lb_connections_predicted") && out.contains("ExternalMetricValueList"),
+        "{out}"
+    );
+
+    // kubectl against a metric that does not exist: a NotFound Status, surfaced by kubectl.
+    let base = commands[0].split(" get --raw").next().unwrap();
+    let (ok, _, err) = sh(&format!(
+        "{base} get --raw /apis/external.metrics.k8s.io/v1beta1/namespaces/default/nope"
+    ));
+    assert!(
+        !ok && err.contains("could not find the metric nope"),
+        "{err}"
+    );
+    // A malformed selector: BadRequest.
+    let (ok, _, err) = sh(&format!(
+        "{base} get --raw '/apis/external.metrics.k8s.io/v1beta1/namespaces/default/lb_connections_predicted?labelSelector=service+%7E+x'"
+    ));
+    assert!(!ok && err.contains("unable to parse requirement"), "{err}");
+    // kubectl version reads /version.
+    let (ok, out, err) = sh(&format!("{base} version -o json"));
+    assert!(ok, "{err}");
+    assert!(out.contains("\"gitVersion\": \"v0.1.0\""), "{out}");
+}
+
+#[test]
+fn serve_reads_a_real_prometheus_and_serves_the_predicted_value_ahead_of_live() {
+    let p = PrometheusFixture::start(
+        vec![
+            FixtureSeries::service("tv-api", 4000.0, 1),
+            FixtureSeries::service("epg", 900.0, 2),
+        ],
+        9,
+        60,
+        None,
+    )
+    .expect("prometheus fixture");
+    let dir = tempfile::tempdir().unwrap();
+    let pki = dir.path().join("pki");
+    // Reuse the demo's certificate generator by starting and stopping a demo.
+    {
+        let (_d, _, _) = start(
+            &["demo", "--port", "0", "--dir", pki.to_str().unwrap()],
+            "tidecast demo: serving",
+        );
+    }
+    let port = tidecast_testing::free_port();
+    let cfg = dir.path().join("tidecast.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"listen: 127.0.0.1:{port}
+tls: {{cert_file: pki/tls.crt, key_file: pki/tls.key, client_ca_file: pki/ca.crt}}
+prometheus: {{url: "{url}"}}
+defaults: {{metric: lb_connections_predicted, timezone: Asia/Shanghai, history: 8d, lead: 15m, refresh: 2s, namespaces: [default]}}
+targets:
+  - {{name: tv-api, labels: {{service: tv-api}}, query: 'sum(lb_active_connections{{service="tv-api"}})'}}
+  - {{name: epg, labels: {{service: epg}}, query: 'sum(lb_active_connections{{service="epg"}})', mode: observe}}
+"#,
+            url = p.url()
+        ),
+    )
+    .unwrap();
+    let (ok, out, err) = sh(&format!(
+        "{} serve --config {} --check",
+        env!("CARGO_BIN_EXE_tidecast"),
+        cfg.display()
+    ));
+    assert!(ok && out.contains("ok, 2 targets"), "{out}{err}");
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tidecast"))
+        .args([
+            "serve",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--log-format",
+            "json",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let _proc = Proc(child);
+    let logs = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let sink = logs.clone();
+    std::thread::spawn(move || {
+        for l in BufReader::new(stderr).lines().map_while(Result::ok) {
+            sink.lock().unwrap().push(l);
+        }
+    });
+    let k = format!(
+        "kubectl --server https://127.0.0.1:{port} --certificate-authority {pki}/ca.crt --client-certificate {pki}/client.crt --client-key {pki}/client.key",
+        pki = pki.display()
+    );
+    let path = "/apis/external.metrics.k8s.io/v1beta1/namespaces/default/lb_connections_predicted";
+    let t0 = Instant::now();
+    let v = loop {
+        let (ok, out, _) = sh(&format!("{k} get --raw '{path}'"));
+        if ok {
+            let v = json(&out);
+            if v["items"].as_array().is_some_and(|i| i.len() == 2) {
+                break v;
+            }
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(90),
+            "never served; logs: {:?}",
+            logs.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    // Served vs the live value in Prometheus.
+    let last = |svc: &str| {
+        let fs = p.series.iter().find(|s| s.labels[0].1 == svc).unwrap();
+        fs.generator.value(p.end)
+    };
+    let milli = |s: &str| -> f64 {
+        let (n, scale) = match s.strip_suffix('m') {
+            Some(n) => (n, 0.001),
+            None => match s.strip_suffix('k') {
+                Some(n) => (n, 1000.0),
+                None => (s, 1.0),
+            },
+        };
+        n.parse::<f64>().unwrap() * scale
+    };
+    for item in v["items"].as_array().unwrap() {
+        let svc = item["metricLabels"]["service"].as_str().unwrap();
+        let value = milli(item["value"].as_str().unwrap());
+        if svc == "tv-api" {
+            assert!(
+                value >= last("tv-api") - 0.001,
+                "scale mode never serves below live: {value} vs {}",
+                last("tv-api")
+            );
+        } else {
+            assert!(
+                (value - last("epg")).abs() < 0.01,
+                "observe mode serves live: {value} vs {}",
+                last("epg")
+            );
+        }
+    }
+    // A namespace that may not read the metric.
+    let (ok, _, err) = sh(&format!(
+        "{k} get --raw /apis/external.metrics.k8s.io/v1beta1/namespaces/other/lb_connections_predicted"
+    ));
+    assert!(!ok && err.contains("could not find the metric"), "{err}");
+    // JSON logs name each target's state.
+    let logs = logs.lock().unwrap().clone();
+    assert!(
+        logs.iter().any(|l| l.starts_with('{')
+            && l.contains("\"target_name\":\"tv-api\"")
+            && l.contains("\"state\":\"fresh\"")),
+        "{logs:?}"
+    );
+}
