@@ -1,0 +1,81 @@
+//! The shipped deployment renders with kustomize and its config validates.
+
+use std::path::Path;
+use std::process::Command;
+
+fn deploy() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy")
+}
+
+#[test]
+fn the_kustomization_renders_every_object() {
+    let out = Command::new("kubectl")
+        .arg("kustomize")
+        .arg(deploy())
+        .output()
+        .expect("kubectl is installed");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    for kind in [
+        "Namespace",
+        "ServiceAccount",
+        "ClusterRoleBinding",
+        "RoleBinding",
+        "ConfigMap",
+        "Deployment",
+        "PodDisruptionBudget",
+        "Service",
+        "APIService",
+    ] {
+        assert!(text.contains(&format!("kind: {kind}\n")), "missing {kind}");
+    }
+    assert!(text.contains("name: v1beta1.external.metrics.k8s.io"));
+    assert!(
+        text.contains("holidays.csv: |"),
+        "the holiday calendar ships in the ConfigMap"
+    );
+}
+
+#[test]
+fn the_example_config_validates() {
+    let out = Command::new(env!("CARGO_BIN_EXE_tidecast"))
+        .args(["serve", "--check", "--config"])
+        .arg(deploy().join("tidecast.yaml"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ok, 3 targets"));
+}
+
+#[test]
+fn an_invalid_config_exits_64_naming_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(deploy().join("tidecast.yaml"))
+        .unwrap()
+        .replace("lead: 15m", "lead: soon");
+    std::fs::write(dir.path().join("tidecast.yaml"), text).unwrap();
+    std::fs::copy(
+        deploy().join("holidays.csv"),
+        dir.path().join("holidays.csv"),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tidecast"))
+        .args(["serve", "--check", "--config"])
+        .arg(dir.path().join("tidecast.yaml"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("targets[0].lead") && err.contains("soon"),
+        "{err}"
+    );
+}
