@@ -171,18 +171,22 @@ fn resolve(
         ))
     };
     let slots = reg.lookup(&metric).ok_or_else(not_found)?;
-    let visible: Vec<_> = slots
-        .iter()
-        .map(|i| reg.get(*i))
-        .filter(|v| {
-            v.namespaces
-                .as_ref()
-                .is_none_or(|ns| ns.iter().any(|n| n == namespace))
-        })
-        .collect();
-    if visible.is_empty() {
+    let may_read = |v: &crate::TargetView| {
+        v.namespaces
+            .as_ref()
+            .is_none_or(|ns| ns.iter().any(|n| n == namespace))
+    };
+    // 404 unless the namespace may read at least one series of the metric (checked on the
+    // first readable slot, so a metric with thousands of series costs one lookup).
+    if !slots.iter().any(|i| may_read(&reg.get(*i))) {
         return Err(not_found());
     }
+    let candidates = reg.candidates(&metric, &selector).unwrap_or_default();
+    let visible: Vec<_> = candidates
+        .iter()
+        .map(|i| reg.get(*i))
+        .filter(|v| may_read(v))
+        .collect();
     let now = state.clock.now() as i64;
     let mut items = Vec::new();
     for v in visible.iter().filter(|v| selector.matches(&v.labels)) {

@@ -58,6 +58,18 @@ impl LabelSelector {
         })
     }
 
+    /// Requirements that pin a key to a set of values (`k=v`, `k==v`, `k in (...)`): an
+    /// index can narrow the candidates with them before [`LabelSelector::matches`].
+    pub fn pinned(&self) -> impl Iterator<Item = (&str, Vec<&str>)> {
+        self.0.iter().filter_map(|r| match r {
+            Requirement::Kube(Expression::Equal(k, v)) => Some((k.as_str(), vec![v.as_str()])),
+            Requirement::Kube(Expression::In(k, vs)) => {
+                Some((k.as_str(), vs.iter().map(String::as_str).collect()))
+            }
+            _ => None,
+        })
+    }
+
     /// True for the selector that matches everything.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()

@@ -15,17 +15,26 @@ const MAX_DISCOVERY_NAMES: usize = 256;
 pub struct Registry {
     slots: Vec<ArcSwap<TargetView>>,
     by_metric: HashMap<String, Vec<usize>>,
+    /// (metric, label key, label value) -> slots: selectors that pin a label resolve
+    /// without scanning every target of a metric. Labels come from the configuration and
+    /// never change between layouts.
+    by_label: HashMap<(String, String, String), Vec<usize>>,
     resources: Vec<String>,
 }
 
 impl Registry {
     fn new(views: Vec<TargetView>) -> Self {
         let mut by_metric: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut by_label: HashMap<(String, String, String), Vec<usize>> = HashMap::new();
         for (i, v) in views.iter().enumerate() {
-            by_metric
-                .entry(v.metric.to_ascii_lowercase())
-                .or_default()
-                .push(i);
+            let metric = v.metric.to_ascii_lowercase();
+            for (k, val) in &v.labels {
+                by_label
+                    .entry((metric.clone(), k.clone(), val.clone()))
+                    .or_default()
+                    .push(i);
+            }
+            by_metric.entry(metric).or_default().push(i);
         }
         let mut resources: Vec<String> = by_metric.keys().cloned().collect();
         resources.sort();
@@ -35,6 +44,7 @@ impl Registry {
         Self {
             slots: views.into_iter().map(ArcSwap::from_pointee).collect(),
             by_metric,
+            by_label,
             resources,
         }
     }
@@ -44,6 +54,33 @@ impl Registry {
         self.by_metric
             .get(&metric.to_ascii_lowercase())
             .map(Vec::as_slice)
+    }
+
+    /// Slots of `metric` that can match `selector`: narrowed through the label index by
+    /// the most selective pinned requirement, else every slot of the metric. Callers still
+    /// apply the full selector. `None` for an unknown metric.
+    pub fn candidates(&self, metric: &str, selector: &crate::LabelSelector) -> Option<Vec<usize>> {
+        let metric = metric.to_ascii_lowercase();
+        let all = self.by_metric.get(&metric)?;
+        let mut best: Option<Vec<usize>> = None;
+        for (key, values) in selector.pinned() {
+            let mut c: Vec<usize> = values
+                .iter()
+                .flat_map(|v| {
+                    self.by_label
+                        .get(&(metric.clone(), key.to_string(), v.to_string()))
+                        .map(Vec::as_slice)
+                        .unwrap_or_default()
+                })
+                .copied()
+                .collect();
+            if best.as_ref().is_none_or(|b| c.len() < b.len()) {
+                c.sort_unstable();
+                c.dedup();
+                best = Some(c);
+            }
+        }
+        Some(best.unwrap_or_else(|| all.clone()))
     }
 
     /// The current view of slot `i`.

@@ -98,6 +98,10 @@ pub(crate) struct DemoArgs {
     /// Directory for the generated certificates (default: a temporary directory).
     #[arg(long, value_name = "DIR")]
     pub(crate) dir: Option<PathBuf>,
+    /// Number of services (the first three are tv-api, epg and login; more are generated,
+    /// e.g. 10000 for a load test).
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub(crate) services: usize,
     /// Stop after this many real seconds (default: run until Ctrl-C).
     #[arg(long, value_name = "SECONDS")]
     pub(crate) duration: Option<f64>,

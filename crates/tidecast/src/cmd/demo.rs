@@ -31,6 +31,19 @@ const SERVICES: [(&str, f64, f64); 3] = [
     ("epg", 300.0, 6000.0),
     ("login", 100.0, 2500.0),
 ];
+
+/// `n` services: the named three, then generated ones with varied sizes.
+fn services(n: usize) -> Vec<(String, f64, f64)> {
+    (0..n)
+        .map(|i| match SERVICES.get(i) {
+            Some((name, idle, peak)) => (name.to_string(), *idle, *peak),
+            None => {
+                let peak = 500.0 + (i * 7919 % 20_000) as f64;
+                (format!("svc-{i:05}"), peak / 20.0, peak)
+            }
+        })
+        .collect()
+}
 const METRIC: &str = "lb_connections_predicted";
 
 fn start_time(spec: &str) -> Result<f64> {
@@ -76,7 +89,11 @@ pub(crate) fn run(args: &DemoArgs) -> Result<()> {
          defaults: {{metric: {METRIC}, timezone: Asia/Shanghai, lead: 15m, quantile: 0.9, refresh: 1m, history: 28d, namespaces: [\"*\"]}}\ntargets:\n",
         args.port, pki.server_cert, pki.server_key, pki.ca
     );
-    for (name, ..) in SERVICES {
+    if args.services == 0 {
+        return Err(usage("--services must be at least 1"));
+    }
+    let services = services(args.services);
+    for (name, ..) in &services {
         yaml.push_str(&format!("  - {{name: {name}, labels: {{service: {name}}}, query: 'sum(lb_active_connections{{service=\"{name}\"}})'}}\n"));
     }
     let cfg = Config::parse(&yaml, &dir)?;
@@ -89,9 +106,10 @@ pub(crate) fn run(args: &DemoArgs) -> Result<()> {
     let runtimes: Vec<TargetRuntime> = cfg
         .targets
         .iter()
-        .zip(SERVICES)
+        .zip(&services)
         .enumerate()
         .map(|(i, (t, (_, idle, peak)))| {
+            let (idle, peak) = (*idle, *peak);
             let generator = TidalGenerator::new(Shanghai, idle, peak, i as u64 + 7)
                 .growth(0.004, sim0 as i64 - 28 * 86_400);
             let src: Arc<dyn SeriesSource> = Arc::new(SyntheticSource {
@@ -109,6 +127,7 @@ pub(crate) fn run(args: &DemoArgs) -> Result<()> {
         args.speed,
     );
     let status_clock = clock.clone();
+    let n_services = services.len();
     let on_listening = move |addr: std::net::SocketAddr, store: Arc<MetricStore>| {
         let url = format!("https://{addr}");
         let k = format!(
@@ -126,7 +145,7 @@ pub(crate) fn run(args: &DemoArgs) -> Result<()> {
         let _ = writeln!(
             out,
             "Predicted load of {} services, {METRIC}{{service=...}}, 15 minutes ahead. Try:\n",
-            SERVICES.len()
+            n_services
         );
         let _ = writeln!(
             out,
@@ -183,7 +202,7 @@ fn status_lines(store: Arc<MetricStore>, clock: Arc<dyn Clock>) {
             .with_timezone(&Shanghai);
         let reg = store.registry();
         let mut line = format!("{} Shanghai", local.format("%H:%M"));
-        for i in 0..reg.len() {
+        for i in 0..reg.len().min(SERVICES.len()) {
             let v = reg.get(i);
             let s = v.serve(now);
             let live = v

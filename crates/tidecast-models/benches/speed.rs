@@ -1,0 +1,118 @@
+//! Forecasting speed at production scale (issue: accuracy and speed).
+//!
+//! `cargo bench -p tidecast-models --bench speed` prints:
+//! 1. fit + forecast (60 minutes ahead, 10 %/50 %/90 % quantiles) of 1,000 tidal series of
+//!    28 days at 1 minute, on every core;
+//! 2. one rolling-origin backtest with 1,152 origins (the last 4 days every 5 minutes, 60
+//!    minutes ahead, daily refits) on one 42-day series at 1 minute;
+//! 3. the process's peak resident memory.
+//!
+//! The series are synthetic tides with different levels, noise and seeds; generating them is
+//! not timed. No assertion: numbers go to docs/benchmarks.md.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+use tidecast_core::synth::TidalGenerator;
+use tidecast_core::{Calendar, Series};
+use tidecast_models::Forecaster;
+
+fn tide(seed: u64, days: i64, end: i64) -> Series {
+    let g = TidalGenerator::new(
+        chrono_tz::Tz::Asia__Shanghai,
+        50.0 + seed as f64,
+        2000.0 + 37.0 * seed as f64,
+        seed,
+    )
+    .noise(0.05)
+    .growth(0.003, end - days * 86_400);
+    let start = end - days * 86_400 + 60;
+    let values = (0..days * 1440).map(|i| g.value(start + i * 60)).collect();
+    Series::new(start, 60, values).expect("valid series")
+}
+
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmHWM:")).map(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .unwrap_or("0")
+                    .parse::<f64>()
+                    .unwrap_or(0.0)
+            })
+        })
+        .unwrap_or(0.0)
+        / 1024.0
+}
+
+fn main() {
+    // `cargo test --benches` runs this in test mode: keep it tiny there so it never rots.
+    let quick = std::env::args().any(|a| a == "--test" || a == "--quick");
+    let n_series = if quick { 8 } else { 1000 };
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let end = 1_792_540_800; // 2026-10-21T00:00:00Z: a refit point, so each fit sees all 28 days
+    let cal = Arc::new(Calendar::new(chrono_tz::Tz::Asia__Shanghai));
+    let forecaster = Forecaster::new(cal.clone())
+        .window(28 * 86_400)
+        .quantiles(&[0.1, 0.5, 0.9]);
+
+    let t = Instant::now();
+    let data: Vec<Series> = (0..n_series).map(|i| tide(i as u64 + 1, 28, end)).collect();
+    println!(
+        "generated {n_series} series x {} points in {:.1} s (not timed below)",
+        data[0].len(),
+        t.elapsed().as_secs_f64()
+    );
+
+    let next = AtomicUsize::new(0);
+    let t = Instant::now();
+    let mut failures = 0;
+    std::thread::scope(|s| {
+        let workers: Vec<_> = (0..cores)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut failed = 0;
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if i >= data.len() {
+                            return failed;
+                        }
+                        match forecaster.forecast(&data[i], 60) {
+                            Ok(f) => assert_eq!(f.len(), 60),
+                            Err(_) => failed += 1,
+                        }
+                    }
+                })
+            })
+            .collect();
+        failures = workers
+            .into_iter()
+            .map(|w| w.join().expect("worker"))
+            .sum::<usize>();
+    });
+    let fit_s = t.elapsed().as_secs_f64();
+    println!(
+        "fit + forecast: {n_series} series x 28 d x 1 min on {cores} threads: {fit_s:.2} s total, {:.1} ms per series per core ({failures} failed)",
+        1000.0 * fit_s * cores as f64 / n_series as f64
+    );
+
+    let series = tide(4242, 42, end);
+    let last = series.end().expect("points");
+    let n_origins = if quick { 24 } else { 1152 };
+    let origins: Vec<i64> = (0..n_origins)
+        .map(|k| last - 4 * 86_400 + k as i64 * 300 - 3600)
+        .collect();
+    let bt = Forecaster::new(cal).window(42 * 86_400);
+    let t = Instant::now();
+    let r = bt
+        .backtest(&series, &origins, 60, |_| {})
+        .expect("backtest runs");
+    let bt_s = t.elapsed().as_secs_f64();
+    println!(
+        "backtest: {} origins x 60 min on one 42-day 1-minute series: {bt_s:.2} s",
+        r.len()
+    );
+    println!("peak RSS: {:.0} MiB", peak_rss_mib());
+}
