@@ -16,6 +16,10 @@ use crate::profile::{Profile, ProfileKind};
 use std::sync::Arc;
 use tidecast_core::{Calendar, Error, Fit, Forecast, Predict, Result, Series};
 
+/// The "recent" profile candidates learn from this much of the newest history only, so a
+/// shape that drifts (seasons, a changed schedule) is followed sooner.
+const RECENT_PROFILE_SECS: i64 = 21 * 86_400;
+
 /// Gaps up to this long are bridged by interpolation before fitting.
 pub(crate) const BRIDGE_SECS: i64 = 15 * 60;
 
@@ -124,7 +128,7 @@ fn decay(step: i64, half_life: f64) -> f64 {
 fn candidate_params(step: i64) -> (Vec<(f64, f64)>, Vec<f64>) {
     let s = step as f64;
     let slow = [12.0 * 3600.0, 2.0 * 86_400.0, 7.0 * 86_400.0];
-    let mut fast: Vec<f64> = vec![s, 3.0 * s, 1800.0, 7200.0];
+    let mut fast: Vec<f64> = vec![0.5 * s, s, 3.0 * s, 1800.0, 7200.0];
     fast.sort_by(f64::total_cmp);
     fast.dedup();
     let mut levels = Vec::new();
@@ -199,16 +203,35 @@ impl Fit for TidalSpec {
         let stride = (val / 1500).max(1);
 
         // Inner validation: profiles from the data before `split`, errors after it.
-        let mut best: Option<(f64, ProfileKind, usize, Params)> = None;
+        let mut best: Option<(f64, ProfileKind, usize, usize, Params)> = None;
+        let recent_points = (RECENT_PROFILE_SECS / step) as usize;
         if val > 0 {
-            for &kind in &self.kinds {
+            let options: Vec<(ProfileKind, bool)> = self
+                .kinds
+                .iter()
+                .flat_map(|k| [(*k, false), (*k, true)])
+                .collect();
+            for (kind, recent) in options {
                 if kind == ProfileKind::Weekly && (split as i64) * step < 14 * 86_400 {
                     continue;
                 }
+                let from = if recent {
+                    split.saturating_sub(recent_points)
+                } else {
+                    0
+                };
+                if recent && from == 0 {
+                    continue;
+                }
+                let window = if recent { recent_points } else { usize::MAX };
                 for &smooth in &smooths {
-                    let Some(pre) =
-                        Profile::estimate(kind, step, &y[..split], &locals[..split], smooth)
-                    else {
+                    let Some(pre) = Profile::estimate(
+                        kind,
+                        step,
+                        &y[from..split],
+                        &locals[from..split],
+                        smooth,
+                    ) else {
                         continue;
                     };
                     let p: Vec<f64> = locals.iter().map(|l| pre.at(l)).collect();
@@ -220,6 +243,7 @@ impl Fit for TidalSpec {
                                     *e,
                                     kind,
                                     smooth,
+                                    window,
                                     Params {
                                         slow,
                                         fast,
@@ -232,11 +256,12 @@ impl Fit for TidalSpec {
                 }
             }
         }
-        let (kind, smooth, params) = match best {
-            Some((_, k, s, p)) => (k, s, p),
+        let (kind, smooth, window, params) = match best {
+            Some((_, k, s, w, p)) => (k, s, w, p),
             None => (
                 ProfileKind::Daily,
                 *smooths.last().expect("non-empty"),
+                usize::MAX,
                 Params {
                     slow: decay(step, 2.0 * 86_400.0),
                     fast: decay(step, 1800.0),
@@ -248,8 +273,9 @@ impl Fit for TidalSpec {
         // Calibration: residuals of the chosen configuration, out of sample when possible.
         let max_h = self.max_horizon.max(*horizons.last().expect("non-empty"));
         let (cal_profile, cal_from) = if val > 0 {
+            let from = split.saturating_sub(window);
             (
-                Profile::estimate(kind, step, &y[..split], &locals[..split], smooth),
+                Profile::estimate(kind, step, &y[from..split], &locals[from..split], smooth),
                 split,
             )
         } else {
@@ -289,7 +315,8 @@ impl Fit for TidalSpec {
         let calibration = Calibration::from_residuals(&mut residuals, 20);
 
         // Final model: profile from the whole window, levels run through it.
-        let profile = Profile::estimate(kind, step, y, &locals, smooth)
+        let from = n.saturating_sub(window);
+        let profile = Profile::estimate(kind, step, &y[from..], &locals[from..], smooth)
             .ok_or_else(|| Error::NotEnoughData("no observations".into()))?;
         let mut levels = Levels::default();
         for (v, l) in y.iter().zip(&locals) {
@@ -298,8 +325,9 @@ impl Fit for TidalSpec {
             }
         }
         let name = format!(
-            "tidal({}, smooth={}, slow={:.4}, fast={:.4}, phi={:.4})",
+            "tidal({}{}, smooth={}, slow={:.4}, fast={:.4}, phi={:.4})",
             profile.kind().name(),
+            if window == usize::MAX { "" } else { " recent" },
             smooth,
             params.slow,
             params.fast,
