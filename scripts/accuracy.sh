@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Rerun the accuracy comparison of docs/accuracy.md: backtest every real series under the
+# baselines' protocol, score it with the baselines' own scorer (tests/eval/score.py), print
+# tidecast beside the best baseline per horizon, then check the honest-replay property.
+# Usage: scripts/accuracy.sh [path/to/tidecast]   (default: builds target/.../tidecast)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin=${1:-}
+if [[ -z $bin ]]; then
+  cargo build -q -p tidecast
+  bin=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug/tidecast
+fi
+py=${PYTHON:-.venv/bin/python}
+if ! "$py" -c 'import pandas, numpy' 2>/dev/null; then
+  python3 -m venv .venv && .venv/bin/pip install -q pandas numpy
+  py=.venv/bin/python
+fi
+out=$(mktemp -d)
+for bj in tests/eval/baselines/*.json; do
+  n=$(basename "$bj" .json); csv=tests/data/$n.csv
+  case $n in taylor_*) tz=Europe/London;; *) tz=UTC;; esac
+  o=$("$py" -c 'import json,sys; print(json.load(open(sys.argv[1]))["setup"]["first_origin"])' "$bj")
+  "$bin" backtest --history "$csv" --from "$o" --every 1h --horizon 60m --timezone $tz --out "$out/$n.csv" --quiet
+  "$py" tests/eval/score.py "$out/$n.csv" "$csv" --baseline "$bj" --name tidecast --out "$out/$n.score.json" > "$out/$n.txt"
+  echo "== $n"; sed -n '1,40p' "$out/$n.txt"
+done
+"$py" - tests/eval/baselines "$out" <<'PY'
+import glob, json, os, sys
+base, out = sys.argv[1:3]
+ratios = []
+print("\n| series | horizon | tidecast MASE | best baseline | ratio | sMAPE % | peak under % (best baseline) |")
+print("|---|---|---|---|---|---|---|")
+for bj in sorted(glob.glob(base + "/*.json")):
+    n = os.path.basename(bj)[:-5]
+    b, s = json.load(open(bj)), json.load(open(f"{out}/{n}.score.json"))
+    for h, m in s["metrics"].items():
+        bn, bv = min(((k, v["metrics"][h]["mase"]) for k, v in b["models"].items() if "metrics" in v), key=lambda x: x[1])
+        pk = min(v["metrics"][h].get("peak_under", float("nan")) for v in b["models"].values() if "metrics" in v)
+        ratios.append(m["mase"] / bv)
+        print(f"| {n} | {h} min | {m['mase']:.3f} | {bn} {bv:.3f} | {m['mase']/bv:.2f} | {m.get('smape', float('nan')):.1f} | {m.get('peak_under', float('nan')):.1f} ({pk:.1f}) |")
+print(f"\nmean MASE / best baseline: {sum(ratios)/len(ratios):.3f}; cells at or below the best baseline: {sum(r <= 1 for r in ratios)}/{len(ratios)}")
+PY
+# Honest replay: backtest rows at an origin == forecast on the history cut there.
+src=tests/data/nab_twitter_volume_goog.csv; o=2015-04-14T21:42:53Z
+"$bin" backtest --history "$src" --from $o --to $o --every 1h --horizon 60m --out "$out/bt.csv" --quiet
+awk -F, -v o=$o 'NR==1 || $1 <= o' "$src" > "$out/cut.csv"
+"$bin" forecast --history "$out/cut.csv" --horizon 60m --out "$out/fc.csv"
+"$py" - "$out/bt.csv" "$out/fc.csv" <<'PY'
+import sys, pandas as pd
+bt, fc = pd.read_csv(sys.argv[1]), pd.read_csv(sys.argv[2])
+m = bt.merge(fc, on="timestamp", suffixes=("_bt", "_fc"))
+d = ((m.forecast_bt - m.forecast_fc).abs() / m.forecast_fc.abs().clip(lower=1e-9)).max()
+print(f"honest replay: {len(m)}/{len(bt)} rows matched, max relative difference {d:.2e}")
+PY
