@@ -51,7 +51,8 @@ pub(crate) struct Profile {
     slots: usize,
     /// Mean offset of observations inside their slot: where a bucket's median "sits".
     centre: f64,
-    values: Vec<f64>,
+    /// f32: a serving process holds one profile per target, and thousands of targets.
+    values: Vec<f32>,
 }
 
 /// Profile slots are at least 5 minutes wide: finer buckets only add noise and memory.
@@ -96,7 +97,7 @@ impl Profile {
             slot_secs,
             slots,
             centre: offset_sum / offset_n as f64,
-            values: out,
+            values: out.into_iter().map(|v| v as f32).collect(),
         })
     }
 
@@ -112,7 +113,7 @@ impl Profile {
         let w = pos - lo;
         let i0 = (lo as i64).rem_euclid(self.slots as i64) as usize;
         let i1 = (i0 + 1) % self.slots;
-        self.values[base + i0] * (1.0 - w) + self.values[base + i1] * w
+        f64::from(self.values[base + i0]) * (1.0 - w) + f64::from(self.values[base + i1]) * w
     }
 }
 

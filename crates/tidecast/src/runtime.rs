@@ -83,10 +83,11 @@ const HORIZONS: [i64; 4] = [300, 900, 1800, 3600];
 #[derive(Debug, Clone, Copy)]
 struct Pending {
     target_t: i64,
-    horizon_idx: usize,
-    point: f64,
-    lower: f64,
-    upper: f64,
+    horizon_idx: u8,
+    // f32: thousands of targets each hold ~100 of these.
+    point: f32,
+    lower: f32,
+    upper: f32,
 }
 
 /// Exponentially weighted accuracy by horizon (about the last 500 pairs).
@@ -118,14 +119,16 @@ impl AccuracyTracker {
             if p.target_t < t || !actual.is_finite() {
                 continue;
             }
-            let s = &mut self.stats[p.horizon_idx];
+            let s = &mut self.stats[usize::from(p.horizon_idx)];
+            let (point, lower, upper) =
+                (f64::from(p.point), f64::from(p.lower), f64::from(p.upper));
             let w = (1.0 / (s.n + 1) as f64).max(W);
             s.n += 1;
-            s.mae += w * ((actual - p.point).abs() - s.mae);
+            s.mae += w * ((actual - point).abs() - s.mae);
             if actual > 0.0 {
-                s.mape += w * (100.0 * (actual - p.point).abs() / actual - s.mape);
+                s.mape += w * (100.0 * (actual - point).abs() / actual - s.mape);
             }
-            let inside = if p.lower <= actual && actual <= p.upper {
+            let inside = if lower <= actual && actual <= upper {
                 1.0
             } else {
                 0.0
@@ -149,7 +152,7 @@ impl AccuracyTracker {
                 self.pending.insert(pos, p);
             }
         }
-        while self.pending.len() > 4096 {
+        while self.pending.len() > 512 {
             self.pending.pop_front();
         }
     }
@@ -306,10 +309,10 @@ impl TargetRuntime {
                 self.horizons.push((*h, f.point[i - 1]));
                 pending.push(Pending {
                     target_t: f.timestamp(i - 1),
-                    horizon_idx: k,
-                    point: f.point[i - 1],
-                    lower: lo[i - 1],
-                    upper: hi[i - 1],
+                    horizon_idx: k as u8,
+                    point: f.point[i - 1] as f32,
+                    lower: lo[i - 1] as f32,
+                    upper: hi[i - 1] as f32,
                 });
             }
         }
