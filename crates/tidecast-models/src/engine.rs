@@ -6,6 +6,7 @@
 //! backtest origin at `t` therefore run exactly the same computation: the backtest is an
 //! honest replay of production.
 
+use crate::AutoSpec;
 use crate::naive::{Season, SeasonalNaiveSpec};
 use crate::tidal::TidalSpec;
 use std::str::FromStr;
@@ -15,8 +16,10 @@ use tidecast_core::{Calendar, Error, Fit, Forecast, Predict, Result, Series};
 /// The model families the CLI and the server can run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ModelKind {
-    /// Tidal profile x level ([`crate::TidalSpec`]); the default.
+    /// Tidal model and lag regression combined per horizon ([`crate::AutoSpec`]); the default.
     #[default]
+    Auto,
+    /// Tidal profile x level ([`crate::TidalSpec`]).
     Tidal,
     /// Seasonal naive, one day back.
     SeasonalNaiveDay,
@@ -26,7 +29,8 @@ pub enum ModelKind {
 
 impl ModelKind {
     /// Every kind with its CLI name.
-    pub const ALL: [(ModelKind, &'static str); 3] = [
+    pub const ALL: [(ModelKind, &'static str); 4] = [
+        (ModelKind::Auto, "auto"),
         (ModelKind::Tidal, "tidal"),
         (ModelKind::SeasonalNaiveDay, "snaive-day"),
         (ModelKind::SeasonalNaiveWeek, "snaive-week"),
@@ -82,7 +86,7 @@ impl Forecaster {
     /// A forecaster with the default model, daily refits on 42 days and 10 %/90 % quantiles.
     pub fn new(calendar: Arc<Calendar>) -> Self {
         Self {
-            kind: ModelKind::Tidal,
+            kind: ModelKind::Auto,
             refit_every: 86_400,
             window: 42 * 86_400,
             quantiles: vec![0.1, 0.9],
@@ -127,6 +131,7 @@ impl Forecaster {
         }
         let cal = self.calendar.clone();
         Ok(match self.kind {
+            ModelKind::Auto => Box::new(AutoSpec::new().max_horizon(steps).fit(&train, cal)?),
             ModelKind::Tidal => Box::new(TidalSpec::new().max_horizon(steps).fit(&train, cal)?),
             ModelKind::SeasonalNaiveDay => {
                 Box::new(SeasonalNaiveSpec::new(Season::Day).fit(&train, cal)?)

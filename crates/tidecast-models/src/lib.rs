@@ -11,13 +11,16 @@
 //! Every model implements [`tidecast_core::Fit`] / [`tidecast_core::Predict`] and returns
 //! quantiles calibrated on its own out-of-sample residuals, per horizon.
 
+mod auto;
 mod calibration;
 mod engine;
+mod lagreg;
 mod metrics;
 mod naive;
 mod profile;
 mod tidal;
 
+pub use auto::{Auto, AutoSpec};
 pub use engine::{Forecaster, ModelKind, OriginForecast};
 pub use metrics::{HorizonScore, score};
 pub use naive::{Season, SeasonalNaive, SeasonalNaiveSpec};

@@ -400,6 +400,13 @@ fn validate(
     sum.iter().map(|s| s / count as f64).collect()
 }
 
+impl Tidal {
+    /// Grid step in seconds.
+    pub fn step(&self) -> i64 {
+        self.step
+    }
+}
+
 impl Predict for Tidal {
     fn name(&self) -> &str {
         &self.name

@@ -98,6 +98,16 @@ pub(crate) fn run(args: &BacktestArgs) -> Result<()> {
         horizons.push(steps);
         horizons.dedup();
         let scores = score(&series, &results, &horizons);
+        if let Some(last) = results.last() {
+            let at = forecaster.refit_point(series.timestamp(last.last_index));
+            if let Ok(m) = forecaster.fit_at(&series, at, steps) {
+                println!(
+                    "model at the last refit ({}): {}",
+                    format_timestamp(at),
+                    m.name()
+                );
+            }
+        }
         println!(
             "{} origins from {} every {}, {} ahead; {} rows written to {}",
             results.len(),
