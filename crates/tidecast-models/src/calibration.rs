@@ -6,10 +6,23 @@ const LEVELS: [f64; 15] = [
     0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.975, 0.99,
 ];
 
-/// Scaled-residual quantiles per horizon (1-based horizon h is row h - 1).
+/// Scaled-residual quantiles by horizon. Rows are kept for every horizon up to 6 steps and
+/// for a sparser set beyond (every 2 up to 12, every 5 up to 30, every 10 up to 60, every
+/// 20 after), interpolated in between: intervals widen smoothly with the horizon, and a
+/// server holding thousands of targets keeps a fraction of the table.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Calibration {
+    horizons: Vec<u32>,
     rows: Vec<[f32; LEVELS.len()]>,
+}
+
+fn kept(h: usize, last: usize) -> bool {
+    h <= 6
+        || h == last
+        || (h <= 12 && h.is_multiple_of(2))
+        || (h <= 30 && h.is_multiple_of(5))
+        || (h <= 60 && h.is_multiple_of(10))
+        || h.is_multiple_of(20)
 }
 
 impl Calibration {
@@ -30,33 +43,53 @@ impl Calibration {
             }
             rows.push(row);
         }
-        Self { rows }
+        let last = rows.len();
+        let (horizons, rows) = rows
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| (i + 1, r))
+            .filter(|(h, _)| kept(*h, last))
+            .map(|(h, r)| (h as u32, r))
+            .unzip();
+        Self { horizons, rows }
     }
 
     /// Scaled residual at quantile level `q` for 1-based horizon `h` (beyond the calibrated
     /// horizons, the last row applies).
     pub(crate) fn quantile(&self, h: usize, q: f64) -> f64 {
-        let Some(row) = self.rows.get(h.saturating_sub(1)).or(self.rows.last()) else {
-            return 0.0;
-        };
-        let row = row.map(f64::from);
-        if q <= LEVELS[0] {
-            return row[0];
+        let h = h.max(1) as u32;
+        let k = self.horizons.partition_point(|x| *x < h);
+        if k >= self.horizons.len() {
+            return self.rows.last().map_or(0.0, |r| level_quantile(r, q));
         }
-        if q >= LEVELS[LEVELS.len() - 1] {
-            return row[LEVELS.len() - 1];
+        if self.horizons[k] == h || k == 0 {
+            return level_quantile(&self.rows[k], q);
         }
-        let k = LEVELS
-            .iter()
-            .position(|l| *l >= q)
-            .unwrap_or(LEVELS.len() - 1);
-        if (LEVELS[k] - q).abs() < 1e-12 {
-            return row[k];
-        }
-        let (l0, l1) = (LEVELS[k - 1], LEVELS[k]);
-        let w = (q - l0) / (l1 - l0);
-        row[k - 1] * (1.0 - w) + row[k] * w
+        let (h0, h1) = (self.horizons[k - 1], self.horizons[k]);
+        let w = f64::from(h - h0) / f64::from(h1 - h0);
+        level_quantile(&self.rows[k - 1], q) * (1.0 - w) + level_quantile(&self.rows[k], q) * w
     }
+}
+
+/// The value at level `q` of one row, interpolated between stored levels.
+fn level_quantile(row: &[f32; LEVELS.len()], q: f64) -> f64 {
+    let row = row.map(f64::from);
+    if q <= LEVELS[0] {
+        return row[0];
+    }
+    if q >= LEVELS[LEVELS.len() - 1] {
+        return row[LEVELS.len() - 1];
+    }
+    let k = LEVELS
+        .iter()
+        .position(|l| *l >= q)
+        .unwrap_or(LEVELS.len() - 1);
+    if (LEVELS[k] - q).abs() < 1e-12 {
+        return row[k];
+    }
+    let (l0, l1) = (LEVELS[k - 1], LEVELS[k]);
+    let w = (q - l0) / (l1 - l0);
+    row[k - 1] * (1.0 - w) + row[k] * w
 }
 
 /// Type-7 (linear) empirical quantile of sorted data.

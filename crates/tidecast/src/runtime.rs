@@ -90,7 +90,7 @@ struct Pending {
     upper: f32,
 }
 
-/// Exponentially weighted accuracy by horizon (about the last 500 pairs).
+/// Exponentially weighted accuracy by horizon (about the last 100 pairs).
 #[derive(Debug, Clone, Default)]
 struct AccuracyTracker {
     pending: std::collections::VecDeque<Pending>,
@@ -110,7 +110,7 @@ impl AccuracyTracker {
     }
 
     fn observe(&mut self, t: i64, actual: f64) {
-        const W: f64 = 1.0 / 500.0;
+        const W: f64 = 1.0 / 100.0;
         while let Some(p) = self.pending.front().copied() {
             if p.target_t > t {
                 break;
@@ -137,23 +137,16 @@ impl AccuracyTracker {
         }
     }
 
+    /// Queue forecasts to score. One forecast per horizon is in flight at a time: accuracy
+    /// is sampled once per horizon length, which keeps ~4 entries per target instead of
+    /// ~100 (a server holds thousands of targets).
     fn record(&mut self, items: impl IntoIterator<Item = Pending>) {
         for p in items {
-            // Ordered by target time; one forecast per (target time, horizon): a refresh
-            // without new data does not score the same forecast twice.
-            let pos = self.pending.partition_point(|q| q.target_t <= p.target_t);
-            let dup = self
-                .pending
-                .range(..pos)
-                .rev()
-                .take_while(|q| q.target_t == p.target_t)
-                .any(|q| q.horizon_idx == p.horizon_idx);
-            if !dup {
-                self.pending.insert(pos, p);
+            if self.pending.iter().any(|q| q.horizon_idx == p.horizon_idx) {
+                continue;
             }
-        }
-        while self.pending.len() > 512 {
-            self.pending.pop_front();
+            let pos = self.pending.partition_point(|q| q.target_t <= p.target_t);
+            self.pending.insert(pos, p);
         }
     }
 }
@@ -323,6 +316,9 @@ impl TargetRuntime {
     async fn refit(&mut self, refit_point: i64, fits: &Semaphore) -> Result<(), String> {
         let step = self.cfg.step;
         let start = refit_point - self.cfg.history + step;
+        // The permit covers the history pull too: thousands of targets refitting at once
+        // must not each hold weeks of samples while waiting for a core.
+        let _permit = fits.acquire().await.map_err(|e| e.to_string())?;
         let samples = self.source.range(start, refit_point, step).await?;
         if samples.is_empty() {
             return Err(format!(
@@ -335,7 +331,6 @@ impl TargetRuntime {
             .step(Some(step))
             .build(&samples)
             .map_err(|e| e.to_string())?;
-        let _permit = fits.acquire().await.map_err(|e| e.to_string())?;
         let forecaster = self.forecaster.clone();
         let steps = self.steps().min(((3600 / step) as usize).max(1));
         let t0 = std::time::Instant::now();
@@ -385,8 +380,10 @@ pub(crate) fn spawn_all(
     clock: Arc<dyn Clock>,
     speed: f64,
 ) -> Vec<tokio::task::JoinHandle<()>> {
+    // Refits (history pull + fit) in flight: two per core keeps the cores busy while pulls
+    // wait on Prometheus, and bounds the memory of thousands of targets refitting at once.
     let fits = Arc::new(Semaphore::new(
-        std::thread::available_parallelism().map_or(2, |n| n.get()),
+        2 * std::thread::available_parallelism().map_or(2, |n| n.get()),
     ));
     let n = runtimes.len().max(1);
     runtimes

@@ -71,7 +71,10 @@ pub(crate) fn serve(
     stop_after: Option<Duration>,
     on_listening: impl FnOnce(std::net::SocketAddr, Arc<MetricStore>) + Send + 'static,
 ) -> Result<()> {
+    // Few blocking threads: refits are bounded by a semaphore anyway, and every extra
+    // thread can grow its own malloc arena.
     let rt = tokio::runtime::Builder::new_multi_thread()
+        .max_blocking_threads(16)
         .enable_all()
         .build()
         .context("starting the runtime")?;
