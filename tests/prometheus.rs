@@ -121,6 +121,28 @@ async fn reads_from_a_real_prometheus() {
     };
     assert!(c.query_range(&none, &|_, _| {}).await.unwrap().is_empty());
 
+    // Incremental refresh: the first pull fills the window, later ones fetch only what is
+    // new plus a small overlap for late samples, and the window stays bounded.
+    let mut store = tidecast_prometheus::SeriesStore::new(
+        format!("{}{{service=\"epg\"}}", p.metric),
+        60,
+        3600,
+        120,
+    );
+    let first = store.refresh(&c, p.end - 1800).await.unwrap();
+    assert_eq!((first.from, first.to), (p.end - 1800 - 3600 + 60, p.end - 1800));
+    assert_eq!(first.samples, 60);
+    let second = store.refresh(&c, p.end).await.unwrap();
+    assert_eq!(second.from, p.end - 1800 - 120, "only the new half hour plus the overlap");
+    assert_eq!(second.samples, 33);
+    let held = store.series().values().next().unwrap();
+    assert_eq!(held.len(), 60, "the window stays one hour");
+    let epg = p.series.iter().find(|s| s.labels[0].1 == "epg").unwrap();
+    for x in held {
+        assert_eq!(x.value, epg.generator.value(x.timestamp as i64));
+    }
+    assert_eq!(held.last().unwrap().timestamp, p.end as f64);
+
     // The instant query with a range selector returns raw samples.
     let raw = c
         .query(
