@@ -130,10 +130,17 @@ async fn reads_from_a_real_prometheus() {
         120,
     );
     let first = store.refresh(&c, p.end - 1800).await.unwrap();
-    assert_eq!((first.from, first.to), (p.end - 1800 - 3600 + 60, p.end - 1800));
+    assert_eq!(
+        (first.from, first.to),
+        (p.end - 1800 - 3600 + 60, p.end - 1800)
+    );
     assert_eq!(first.samples, 60);
     let second = store.refresh(&c, p.end).await.unwrap();
-    assert_eq!(second.from, p.end - 1800 - 120, "only the new half hour plus the overlap");
+    assert_eq!(
+        second.from,
+        p.end - 1800 - 120,
+        "only the new half hour plus the overlap"
+    );
     assert_eq!(second.samples, 33);
     let held = store.series().values().next().unwrap();
     assert_eq!(held.len(), 60, "the window stays one hour");
