@@ -201,8 +201,15 @@ fn status_lines(store: Arc<MetricStore>, clock: Arc<dyn Clock>) {
             .unwrap_or_default()
             .with_timezone(&Shanghai);
         let reg = store.registry();
+        let shown = reg.len().min(SERVICES.len());
+        // Start reporting once every shown service has data (their first refreshes are
+        // spread over one refresh interval).
+        if (0..shown).any(|i| reg.get(i).live.is_none()) {
+            last_slot = i64::MIN;
+            continue;
+        }
         let mut line = format!("{} Shanghai", local.format("%H:%M"));
-        for i in 0..reg.len().min(SERVICES.len()) {
+        for i in 0..shown {
             let v = reg.get(i);
             let s = v.serve(now);
             let live = v
