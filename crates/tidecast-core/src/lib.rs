@@ -31,3 +31,15 @@ pub fn format_timestamp(unix_seconds: i64) -> String {
         None => unix_seconds.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::format_timestamp;
+
+    #[test]
+    fn rfc3339_dates_are_right() {
+        assert_eq!(format_timestamp(0), "1970-01-01T00:00:00Z");
+        assert_eq!(format_timestamp(1_790_834_400), "2026-10-01T06:00:00Z");
+        assert_eq!(format_timestamp(951_782_400), "2000-02-29T00:00:00Z");
+    }
+}

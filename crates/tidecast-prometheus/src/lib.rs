@@ -41,6 +41,34 @@ pub fn format_labels(labels: &Labels) -> String {
     format!("{{{}}}", inner.join(","))
 }
 
+/// The one series of a result that must hold at most one (a forecast or serving target):
+/// `Ok(None)` when there is no data, an error naming the label sets when there are several.
+pub fn single_series(
+    url: &str,
+    query: &str,
+    mut series: Vec<LabeledSeries>,
+) -> Result<Option<LabeledSeries>> {
+    match series.len() {
+        0 | 1 => Ok(series.pop()),
+        count => {
+            let mut sets: Vec<String> = series
+                .iter()
+                .take(5)
+                .map(|s| format_labels(&s.labels))
+                .collect();
+            if count > 5 {
+                sets.push("...".into());
+            }
+            Err(Error::NotOneSeries {
+                url: url.to_string(),
+                query: query.to_string(),
+                count,
+                label_sets: sets.join(", "),
+            })
+        }
+    }
+}
+
 /// Errors talking to Prometheus. Each names the URL.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -104,6 +132,20 @@ pub enum Error {
         url: String,
         /// The limit in bytes.
         limit: usize,
+    },
+    /// A query that must return one series returned several.
+    #[error(
+        "{url}: the query {query:?} returned {count} series ({label_sets}); exactly one is needed: aggregate it, e.g. sum(...), or select one label set"
+    )]
+    NotOneSeries {
+        /// The Prometheus base URL.
+        url: String,
+        /// The PromQL.
+        query: String,
+        /// Series returned.
+        count: usize,
+        /// The first few label sets.
+        label_sets: String,
     },
     /// The answer is not the JSON the Prometheus API documents.
     #[error("{url}: malformed answer: {message}")]

@@ -13,6 +13,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 use std::collections::BTreeMap;
+use tidecast_core::format_timestamp;
 
 /// The full router. Health, version and OpenAPI routes sit outside the API routes so
 /// authentication/authorization layers (next) wrap only the latter.
@@ -215,7 +216,7 @@ async fn metric_values(
         return Err(ApiError::not_acceptable());
     }
     let (metric, now, items) = resolve(&state, &namespace, &metric, query.as_deref())?;
-    let timestamp = chrono_like_rfc3339(now);
+    let timestamp = format_timestamp(now);
     let items: Vec<_> = items
         .iter()
         .map(|it| {
@@ -245,7 +246,7 @@ async fn plain_values(
     match resolve(&state, &namespace, &metric, query.as_deref()) {
         Ok((metric, now, items)) if !items.is_empty() => json_response(json!({
             "metric": metric,
-            "timestamp": chrono_like_rfc3339(now),
+            "timestamp": format_timestamp(now),
             "value": items.iter().map(|i| i.value).sum::<f64>(),
             "items": items.iter().map(|i| json!({
                 "labels": i.labels, "value": i.value, "state": i.state
@@ -258,29 +259,6 @@ async fn plain_values(
             .into_response(),
         Err(e) => (e.code(), Json(json!({"error": e.message()}))).into_response(),
     }
-}
-
-/// RFC 3339 UTC at second precision, without pulling chrono into this crate.
-fn chrono_like_rfc3339(t: i64) -> String {
-    let days = t.div_euclid(86_400);
-    let secs = t.rem_euclid(86_400);
-    // Civil-from-days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = if m <= 2 { y + 1 } else { y };
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
 }
 
 async fn ok() -> &'static str {
@@ -362,13 +340,6 @@ async fn method_not_allowed() -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rfc3339_dates_are_right() {
-        assert_eq!(chrono_like_rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(chrono_like_rfc3339(1_790_834_400), "2026-10-01T06:00:00Z");
-        assert_eq!(chrono_like_rfc3339(951_782_400), "2000-02-29T00:00:00Z");
-    }
 
     #[test]
     fn accept_negotiation_follows_the_aggregator_rules() {

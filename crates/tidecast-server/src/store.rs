@@ -15,22 +15,27 @@ const MAX_DISCOVERY_NAMES: usize = 256;
 pub struct Registry {
     slots: Vec<ArcSwap<TargetView>>,
     by_metric: HashMap<String, Vec<usize>>,
-    /// (metric, label key, label value) -> slots: selectors that pin a label resolve
+    /// metric -> label key -> label value -> slots: selectors that pin a label resolve
     /// without scanning every target of a metric. Labels come from the configuration and
     /// never change between layouts.
-    by_label: HashMap<(String, String, String), Vec<usize>>,
+    by_label: HashMap<String, HashMap<String, HashMap<String, Vec<usize>>>>,
     resources: Vec<String>,
 }
 
 impl Registry {
     fn new(views: Vec<TargetView>) -> Self {
         let mut by_metric: HashMap<String, Vec<usize>> = HashMap::new();
-        let mut by_label: HashMap<(String, String, String), Vec<usize>> = HashMap::new();
+        let mut by_label: HashMap<String, HashMap<String, HashMap<String, Vec<usize>>>> =
+            HashMap::new();
         for (i, v) in views.iter().enumerate() {
             let metric = v.metric.to_ascii_lowercase();
             for (k, val) in &v.labels {
                 by_label
-                    .entry((metric.clone(), k.clone(), val.clone()))
+                    .entry(metric.clone())
+                    .or_default()
+                    .entry(k.clone())
+                    .or_default()
+                    .entry(val.clone())
                     .or_default()
                     .push(i);
             }
@@ -63,12 +68,14 @@ impl Registry {
         let metric = metric.to_ascii_lowercase();
         let all = self.by_metric.get(&metric)?;
         let mut best: Option<Vec<usize>> = None;
+        let labels = self.by_label.get(&metric);
         for (key, values) in selector.pinned() {
+            let by_value = labels.and_then(|l| l.get(key));
             let mut c: Vec<usize> = values
                 .iter()
                 .flat_map(|v| {
-                    self.by_label
-                        .get(&(metric.clone(), key.to_string(), v.to_string()))
+                    by_value
+                        .and_then(|m| m.get(*v))
                         .map(Vec::as_slice)
                         .unwrap_or_default()
                 })

@@ -32,24 +32,11 @@ pub(crate) fn load(args: &HistoryArgs) -> Result<(Series, String)> {
         ));
     }
     let step = step.unwrap_or(60);
-    let mut series = crate::source::pull(&args.source, step)?;
+    let series = crate::source::pull(&args.source, step)?;
     let url = args.source.prometheus.clone().unwrap_or_default();
     let query = args.source.query.clone().unwrap_or_default();
-    let one = match series.len() {
-        1 => series.pop().expect("one series"),
-        0 => anyhow::bail!("{url}: the query {query:?} returned no data in the requested range"),
-        n => {
-            let sets: Vec<String> = series
-                .iter()
-                .take(5)
-                .map(|s| tidecast_prometheus::format_labels(&s.labels))
-                .collect();
-            anyhow::bail!(
-                "{url}: the query {query:?} returned {n} series ({}{}); forecasting needs exactly one: aggregate it, e.g. sum(...), or select one label set",
-                sets.join(", "),
-                if n > 5 { ", ..." } else { "" }
-            )
-        }
+    let Some(one) = tidecast_prometheus::single_series(&url, &query, series)? else {
+        anyhow::bail!("{url}: the query {query:?} returned no data in the requested range");
     };
     let s = tidecast_core::SeriesBuilder::new()
         .step(Some(step))

@@ -36,20 +36,14 @@ impl SeriesSource for PrometheusSource {
                 end,
                 step,
             };
-            let mut r = self
+            let r = self
                 .client
                 .query_range(&q, &|_, _| {})
                 .await
                 .map_err(|e| e.to_string())?;
-            match r.len() {
-                0 => Ok(Vec::new()),
-                1 => Ok(r.pop().expect("one").samples),
-                n => Err(format!(
-                    "{}: query {:?} returned {n} series; a target needs exactly one (aggregate it, e.g. sum(...))",
-                    self.client.url(),
-                    self.query
-                )),
-            }
+            tidecast_prometheus::single_series(self.client.url(), &self.query, r)
+                .map(|one| one.map(|s| s.samples).unwrap_or_default())
+                .map_err(|e| e.to_string())
         })
     }
 }
