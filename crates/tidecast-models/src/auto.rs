@@ -1,15 +1,18 @@
-//! The default model: the tidal model and a lag regression, combined per horizon by an
-//! inner rolling-origin backtest on the last days of the training window.
+//! The default model: the tidal model, a lag regression and a seasonal-trend decomposition
+//! (MSTL) forecast, combined per horizon by an inner rolling-origin backtest on the last days
+//! of the training window.
 //!
-//! For each horizon the validation picks the tidal forecast, the regression's, or their
-//! mean, whichever had the lowest mean absolute error out of sample; intervals are then
-//! calibrated on the residuals of exactly that combination, per horizon. The regression
-//! needs two weeks of lags, so it is considered only with at least three weeks of history
-//! and a step of 5 minutes or more (at 1 minute its lag buffer would dominate the memory of
-//! a server holding thousands of targets); otherwise the model is the tidal model alone.
+//! For each horizon the validation picks the weights of the three forecasts (a grid of
+//! tenths over the simplex, so a single model is one of the choices) with the lowest mean
+//! absolute error out of sample; intervals are then calibrated on the residuals of exactly
+//! that combination, per horizon. The regression needs two weeks of lags, so the combination
+//! is considered only with at least three weeks of history and a step of 5 minutes or more
+//! (at 1 minute its lag buffer and the weekly seasonal cycle would dominate the memory of a
+//! server holding thousands of targets); otherwise the model is the tidal model alone.
 
 use crate::calibration::Calibration;
 use crate::lagreg::{LagRegression, lookback};
+use crate::mstl::Seasonal;
 use crate::tidal::{BRIDGE_SECS, Tidal, TidalSpec, check_quantiles};
 use std::sync::Arc;
 use tidecast_core::{Calendar, Fit, Forecast, Predict, Result, Series};
@@ -39,24 +42,76 @@ impl AutoSpec {
     }
 }
 
-/// How one horizon is forecast.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Choice {
-    Tidal,
-    Regression,
-    Mean,
+/// Days of history the decomposition looks at (the refit window's default).
+const SEASONAL_WINDOW_DAYS: usize = 42;
+
+/// Weights of the tidal, regression and seasonal-decomposition forecasts at one horizon.
+type Weights = [f64; 3];
+
+/// The candidate weights: tenths over the simplex, single models first (so ties keep the
+/// simpler choice).
+fn weight_grid(with_seasonal: bool) -> Vec<Weights> {
+    let mut grid = vec![[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]];
+    for a in 0..=10 {
+        for b in 0..=10 - a {
+            let w = [a as f64 / 10.0, b as f64 / 10.0, (10 - a - b) as f64 / 10.0];
+            if !grid.contains(&w) {
+                grid.push(w);
+            }
+        }
+    }
+    grid.retain(|w| with_seasonal || w[2] == 0.0);
+    grid
 }
 
-/// The regression part of a fitted [`Auto`].
+/// The regression and decomposition parts of a fitted [`Auto`].
 #[derive(Debug, Clone)]
 struct RegressionPart {
     model: LagRegression,
-    choice: Vec<Choice>,
+    seasonal: Option<Seasonal>,
+    weights: Vec<Weights>,
     calibration: Calibration,
     /// Recent values, newest last (at least the regression's lookback).
     buffer: Vec<f64>,
     keep: usize,
+    /// Index of the newest buffered value in the decomposition's window.
+    newest: usize,
     scale_floor: f64,
+}
+
+impl RegressionPart {
+    /// The combined forecast `h` steps ahead given the tidal one; `None` where the weighted
+    /// parts cannot forecast (then the tidal forecast stands).
+    fn combine(&self, h: usize, tidal: f64) -> Option<f64> {
+        let w = self.weights.get(h - 1)?;
+        if w[0] == 1.0 {
+            return None;
+        }
+        let t = self.buffer.len() - 1;
+        let mut p = w[0] * tidal;
+        if w[1] > 0.0 {
+            p += w[1] * self.model.predict(&self.buffer, t, h)?;
+        }
+        if w[2] > 0.0 {
+            p += w[2]
+                * self
+                    .seasonal
+                    .as_ref()?
+                    .predict(&self.buffer, self.newest, h)?;
+        }
+        Some(p)
+    }
+}
+
+/// Short text of a weight vector for the model's name: `t.3 r.2 s.5`.
+fn describe(w: &Weights) -> String {
+    let mut parts = Vec::new();
+    for (k, tag) in ["t", "r", "s"].iter().enumerate() {
+        if w[k] > 0.0 {
+            parts.push(format!("{tag}{:.1}", w[k]));
+        }
+    }
+    parts.join("+")
 }
 
 /// A fitted combined model.
@@ -83,16 +138,12 @@ impl Fit for AutoSpec {
         let regression = regression_part(history, &calendar).unwrap_or(None);
         let name = match &regression {
             Some(r) => format!(
-                "auto({} + lag regression; per horizon {})",
+                "auto({} + lag regression{}; weights {} at 1 step, {} at {} steps)",
                 tidal.name(),
-                r.choice
-                    .iter()
-                    .map(|c| match c {
-                        Choice::Tidal => 't',
-                        Choice::Regression => 'r',
-                        Choice::Mean => 'm',
-                    })
-                    .collect::<String>()
+                if r.seasonal.is_some() { " + mstl" } else { "" },
+                describe(&r.weights[0]),
+                describe(&r.weights[r.weights.len() - 1]),
+                r.weights.len(),
             ),
             None => tidal.name().to_string(),
         };
@@ -132,9 +183,16 @@ fn regression_part(history: &Series, calendar: &Arc<Calendar>) -> Result<Option<
     let scale_floor =
         0.01 * observed.iter().map(|v| v.abs()).sum::<f64>() / observed.len().max(1) as f64 + 1e-9;
 
-    // Inner rolling-origin backtest: (horizon, actual, tidal, regression) at each origin.
+    // The decomposition on the same training part; it covers the whole validation (the
+    // last seasonal cycle repeats) without refits, as the final model will between refits.
+    let window = |to: usize| to.saturating_sub(SEASONAL_WINDOW_DAYS * day)..to;
+    let pre_seasonal = Seasonal::fit(&y[window(split)], day, week);
+    let offset = window(split).start;
+
+    // Inner rolling-origin backtest: (horizon, actual, [tidal, regression, seasonal]) at
+    // each origin; a missing seasonal forecast leaves its weight out of the choice.
     let stride = (val / 1500).max(1);
-    let mut rows: Vec<(usize, f64, f64, f64)> = Vec::new();
+    let mut rows: Vec<(usize, f64, [f64; 3])> = Vec::new();
     for i in split - 1..n - 1 {
         if (i + 1 - split).is_multiple_of(stride) {
             let ft = tidal.predict(h_max, &[])?;
@@ -143,53 +201,70 @@ fn regression_part(history: &Series, calendar: &Arc<Calendar>) -> Result<Option<
                 if j >= n || y[j].is_nan() {
                     continue;
                 }
-                if let Some(r) = pre.predict(y, i, h) {
-                    rows.push((h, y[j], ft.point[h - 1], r));
-                }
+                let Some(r) = pre.predict(y, i, h) else {
+                    continue;
+                };
+                let s = pre_seasonal
+                    .as_ref()
+                    .and_then(|s| s.predict(&y[offset..=i], i - offset, h))
+                    .unwrap_or(f64::NAN);
+                rows.push((h, y[j], [ft.point[h - 1], r, s]));
             }
         }
         tidal.update(history.timestamp(i + 1), raw[i + 1]);
     }
-    let combine = |c: Choice, t: f64, r: f64| match c {
-        Choice::Tidal => t,
-        Choice::Regression => r,
-        Choice::Mean => 0.5 * (t + r),
+    let with_seasonal = pre_seasonal.is_some() && rows.iter().all(|r| r.2[2].is_finite());
+    let grid = weight_grid(with_seasonal);
+    let combine = |w: &Weights, f: &[f64; 3]| {
+        w.iter()
+            .zip(f)
+            .filter(|(w, _)| **w > 0.0)
+            .map(|(w, v)| w * v)
+            .sum::<f64>()
     };
-    let mut choice = Vec::with_capacity(h_max);
+    let mut weights = Vec::with_capacity(h_max);
     for h in 1..=h_max {
-        let mut err = [0.0f64; 3];
-        for (_, a, t, r) in rows.iter().filter(|x| x.0 == h) {
-            for (k, c) in [Choice::Tidal, Choice::Regression, Choice::Mean]
-                .iter()
-                .enumerate()
-            {
-                err[k] += (a - combine(*c, *t, *r)).abs();
+        let mut err = vec![0.0f64; grid.len()];
+        for (_, a, f) in rows.iter().filter(|x| x.0 == h) {
+            for (e, w) in err.iter_mut().zip(&grid) {
+                *e += (a - combine(w, f)).abs();
             }
         }
-        let k = (0..3)
+        let k = (0..grid.len())
             .min_by(|a, b| err[*a].total_cmp(&err[*b]))
             .unwrap_or(0);
-        choice.push([Choice::Tidal, Choice::Regression, Choice::Mean][k]);
+        weights.push(grid[k]);
     }
-    if choice.iter().all(|c| *c == Choice::Tidal) {
+    if weights.iter().all(|w| w[0] == 1.0) {
         return Ok(None);
     }
     let mut residuals = vec![Vec::new(); h_max];
-    for (h, a, t, r) in &rows {
-        let p = combine(choice[h - 1], *t, *r);
+    for (h, a, f) in &rows {
+        let p = combine(&weights[h - 1], f);
         residuals[h - 1].push((a - p) / (p.abs() + scale_floor));
     }
     let calibration = Calibration::from_residuals(&mut residuals, 20);
     let Some(model) = LagRegression::fit(y, 0, n, h_max, day, week) else {
         return Ok(None);
     };
+    let seasonal = if weights.iter().any(|w| w[2] > 0.0) {
+        match Seasonal::fit(&y[window(n)], day, week) {
+            Some(s) => Some(s),
+            // The final window would not decompose: drop the seasonal weight.
+            None => return Ok(None),
+        }
+    } else {
+        None
+    };
     let keep = lookback(week) + 1;
     Ok(Some(RegressionPart {
         model,
-        choice,
+        seasonal,
+        weights,
         calibration,
         buffer: y[n.saturating_sub(keep)..].to_vec(),
         keep,
+        newest: window(n).len() - 1,
         scale_floor,
     }))
 }
@@ -212,6 +287,7 @@ impl Predict for Auto {
             for _ in 0..skipped {
                 r.buffer.push(f64::NAN);
             }
+            r.newest += skipped as usize + 1;
             r.buffer
                 .push(if value.is_finite() { value } else { f64::NAN });
             if r.buffer.len() > 2 * r.keep {
@@ -231,16 +307,9 @@ impl Predict for Auto {
         let Some(r) = &self.regression else {
             return Ok(f);
         };
-        let t = r.buffer.len() - 1;
-        for h in 1..=steps.min(r.choice.len()) {
-            let tidal = f.point[h - 1];
-            let Some(reg) = r.model.predict(&r.buffer, t, h) else {
+        for h in 1..=steps.min(r.weights.len()) {
+            let Some(p) = r.combine(h, f.point[h - 1]) else {
                 continue;
-            };
-            let p = match r.choice[h - 1] {
-                Choice::Tidal => continue,
-                Choice::Regression => reg,
-                Choice::Mean => 0.5 * (tidal + reg),
             };
             f.point[h - 1] = p;
             for (q, v) in &mut f.quantiles {

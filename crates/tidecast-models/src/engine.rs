@@ -16,7 +16,8 @@ use tidecast_core::{Calendar, Error, Fit, Forecast, Predict, Result, Series};
 /// The model families the CLI and the server can run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ModelKind {
-    /// Tidal model and lag regression combined per horizon ([`crate::AutoSpec`]); the default.
+    /// Tidal model, lag regression and MSTL forecast weighted per horizon
+    /// ([`crate::AutoSpec`]); the default.
     #[default]
     Auto,
     /// Tidal profile x level ([`crate::TidalSpec`]).

@@ -1,8 +1,10 @@
 //! tidecast's forecasting models.
 //!
+//! * [`AutoSpec`] / [`Auto`]: the default; the tidal model, a ridge lag regression and an
+//!   MSTL decomposition forecast, weighted per horizon by an inner rolling-origin backtest.
 //! * [`TidalSpec`] / [`Tidal`]: a seasonal profile by local time of day and day class
 //!   times a level that follows the latest observations, tuned per series by an inner
-//!   rolling-origin validation; the default.
+//!   rolling-origin validation.
 //! * [`SeasonalNaiveSpec`] / [`SeasonalNaive`]: the value one day or one week earlier.
 //! * [`Forecaster`]: the refit schedule that `forecast`, `backtest` and the server share,
 //!   so a backtest is an honest replay of production.
@@ -16,6 +18,7 @@ mod calibration;
 mod engine;
 mod lagreg;
 mod metrics;
+mod mstl;
 mod naive;
 mod profile;
 mod tidal;

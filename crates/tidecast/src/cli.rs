@@ -185,9 +185,9 @@ pub(crate) struct ModelArgs {
     /// Holiday/event calendar file (lines `YYYY-MM-DD[..YYYY-MM-DD],holiday|workday|event[,name]`).
     #[arg(long, value_name = "FILE")]
     pub(crate) holidays: Option<PathBuf>,
-    /// Model: auto (tidal and a lag regression combined per horizon by an inner backtest),
-    /// tidal (profile by local time and day type x a level that follows the latest
-    /// observations), snaive-day or snaive-week.
+    /// Model: auto (tidal, a lag regression and an MSTL forecast weighted per horizon by an
+    /// inner backtest), tidal (profile by local time and day type x a level that follows the
+    /// latest observations), snaive-day or snaive-week.
     #[arg(long, default_value = "auto", value_name = "NAME")]
     pub(crate) model: String,
     /// Central coverage of the lower/upper interval (0.8 = 10th and 90th percentiles).
