@@ -7,12 +7,14 @@ mod history;
 mod logging;
 mod runtime;
 mod source;
+mod sys;
 mod tls;
 
 use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    sys::limit_malloc_arenas();
     let cli = cli::Cli::parse();
     match cmd::run(cli) {
         Ok(()) => ExitCode::SUCCESS,

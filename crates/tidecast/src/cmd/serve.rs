@@ -71,21 +71,37 @@ pub(crate) fn serve(
     stop_after: Option<Duration>,
     on_listening: impl FnOnce(std::net::SocketAddr, Arc<MetricStore>) + Send + 'static,
 ) -> Result<()> {
-    // Few blocking threads: refits are bounded by a semaphore anyway, and every extra
-    // thread can grow its own malloc arena.
+    // Two runtimes, so model work never queues in front of a request: the serving runtime
+    // only runs TLS, HTTP and the handlers (which read a snapshot); the model runtime runs
+    // every refresh loop (history pulls, state updates, forecasts) and, in its blocking pool,
+    // the refits, on threads with a lower scheduling priority.
     let rt = tokio::runtime::Builder::new_multi_thread()
-        .max_blocking_threads(16)
+        .thread_name("tidecast-serve")
+        .max_blocking_threads(4)
         .enable_all()
         .build()
-        .context("starting the runtime")?;
+        .context("starting the serving runtime")?;
+    // One worker: refresh loops mostly wait; the CPU-heavy refits run in the blocking pool,
+    // bounded by a semaphore, so few blocking threads are needed either.
+    let models = tokio::runtime::Builder::new_multi_thread()
+        .thread_name("tidecast-model")
+        .worker_threads(1)
+        .max_blocking_threads(16)
+        .on_thread_start(|| crate::sys::lower_thread_priority(MODEL_NICE))
+        .enable_all()
+        .build()
+        .context("starting the model runtime")?;
     let views = cfg
         .targets
         .iter()
         .map(TargetRuntime::initial_view)
         .collect();
     let store = Arc::new(MetricStore::new(views));
-    rt.block_on(async move {
-        let _loops = spawn_all(runtimes, store.clone(), clock.clone(), speed);
+    let _loops = {
+        let _in_models = models.enter();
+        spawn_all(runtimes, store.clone(), clock.clone(), speed)
+    };
+    let served = rt.block_on(async move {
         let app = router(AppState::new(
             store.clone(),
             clock.clone(),
@@ -113,8 +129,14 @@ pub(crate) fn serve(
         .serve(app.into_make_service())
         .await
         .with_context(|| format!("serving on {listen}"))
-    })
+    });
+    // In-flight refits are abandoned, not awaited: nothing they produce outlives the process.
+    models.shutdown_background();
+    served
 }
+
+/// How much lower the model threads' priority is (nice increment).
+const MODEL_NICE: i32 = 5;
 
 async fn shutdown_signal(stop_after: Option<Duration>) {
     let term = async {
