@@ -1,8 +1,8 @@
-//! The default model: the tidal model, a lag regression and a seasonal-trend decomposition
-//! (MSTL) forecast, combined per horizon by an inner rolling-origin backtest on the last days
-//! of the training window.
+//! The default model: the tidal model, a lag regression, a seasonal-trend decomposition
+//! (MSTL) forecast and the tidal profile times its undamped newest level, combined per
+//! horizon by an inner rolling-origin backtest on the last days of the training window.
 //!
-//! For each horizon the validation picks the weights of the three forecasts (a grid of
+//! For each horizon the validation picks the weights of the four forecasts (a grid of
 //! tenths over the simplex, so a single model is one of the choices) with the lowest mean
 //! absolute error out of sample; intervals are then calibrated on the residuals of exactly
 //! that combination, per horizon. The regression needs two weeks of lags, so the combination
@@ -45,18 +45,27 @@ impl AutoSpec {
 /// Days of history the decomposition looks at (the refit window's default).
 const SEASONAL_WINDOW_DAYS: usize = 42;
 
-/// Weights of the tidal, regression and seasonal-decomposition forecasts at one horizon.
-type Weights = [f64; 3];
+/// Weights of the tidal, regression, seasonal-decomposition and persistent-level forecasts
+/// at one horizon.
+type Weights = [f64; 4];
 
 /// The candidate weights: tenths over the simplex, single models first (so ties keep the
 /// simpler choice).
 fn weight_grid(with_seasonal: bool) -> Vec<Weights> {
-    let mut grid = vec![[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]];
+    let mut grid = vec![
+        [1.0, 0.0, 0.0, 0.0],
+        [0.0, 1.0, 0.0, 0.0],
+        [0.0, 0.0, 1.0, 0.0],
+        [0.0, 0.0, 0.0, 1.0],
+    ];
     for a in 0..=10 {
         for b in 0..=10 - a {
-            let w = [a as f64 / 10.0, b as f64 / 10.0, (10 - a - b) as f64 / 10.0];
-            if !grid.contains(&w) {
-                grid.push(w);
+            for c in 0..=10 - a - b {
+                let d = 10 - a - b - c;
+                let w = [a, b, c, d].map(|k| k as f64 / 10.0);
+                if !grid.contains(&w) {
+                    grid.push(w);
+                }
             }
         }
     }
@@ -82,13 +91,13 @@ struct RegressionPart {
 impl RegressionPart {
     /// The combined forecast `h` steps ahead given the tidal one; `None` where the weighted
     /// parts cannot forecast (then the tidal forecast stands).
-    fn combine(&self, h: usize, tidal: f64) -> Option<f64> {
+    fn combine(&self, h: usize, tidal: f64, persistent: f64) -> Option<f64> {
         let w = self.weights.get(h - 1)?;
         if w[0] == 1.0 {
             return None;
         }
         let t = self.buffer.len() - 1;
-        let mut p = w[0] * tidal;
+        let mut p = w[0] * tidal + w[3] * persistent;
         if w[1] > 0.0 {
             p += w[1] * self.model.predict(&self.buffer, t, h)?;
         }
@@ -106,7 +115,7 @@ impl RegressionPart {
 /// Short text of a weight vector for the model's name: `t.3 r.2 s.5`.
 fn describe(w: &Weights) -> String {
     let mut parts = Vec::new();
-    for (k, tag) in ["t", "r", "s"].iter().enumerate() {
+    for (k, tag) in ["t", "r", "s", "p"].iter().enumerate() {
         if w[k] > 0.0 {
             parts.push(format!("{tag}{:.1}", w[k]));
         }
@@ -192,10 +201,11 @@ fn regression_part(history: &Series, calendar: &Arc<Calendar>) -> Result<Option<
     // Inner rolling-origin backtest: (horizon, actual, [tidal, regression, seasonal]) at
     // each origin; a missing seasonal forecast leaves its weight out of the choice.
     let stride = (val / 1500).max(1);
-    let mut rows: Vec<(usize, f64, [f64; 3])> = Vec::new();
+    let mut rows: Vec<(usize, f64, [f64; 4])> = Vec::new();
     for i in split - 1..n - 1 {
         if (i + 1 - split).is_multiple_of(stride) {
             let ft = tidal.predict(h_max, &[])?;
+            let fp = tidal.persistent(h_max);
             for h in 1..=h_max {
                 let j = i + h;
                 if j >= n || y[j].is_nan() {
@@ -208,14 +218,14 @@ fn regression_part(history: &Series, calendar: &Arc<Calendar>) -> Result<Option<
                     .as_ref()
                     .and_then(|s| s.predict(&y[offset..=i], i - offset, h))
                     .unwrap_or(f64::NAN);
-                rows.push((h, y[j], [ft.point[h - 1], r, s]));
+                rows.push((h, y[j], [ft.point[h - 1], r, s, fp[h - 1]]));
             }
         }
         tidal.update(history.timestamp(i + 1), raw[i + 1]);
     }
     let with_seasonal = pre_seasonal.is_some() && rows.iter().all(|r| r.2[2].is_finite());
     let grid = weight_grid(with_seasonal);
-    let combine = |w: &Weights, f: &[f64; 3]| {
+    let combine = |w: &Weights, f: &[f64; 4]| {
         w.iter()
             .zip(f)
             .filter(|(w, _)| **w > 0.0)
@@ -307,8 +317,9 @@ impl Predict for Auto {
         let Some(r) = &self.regression else {
             return Ok(f);
         };
+        let persistent = self.tidal.persistent(steps.min(r.weights.len()));
         for h in 1..=steps.min(r.weights.len()) {
-            let Some(p) = r.combine(h, f.point[h - 1]) else {
+            let Some(p) = r.combine(h, f.point[h - 1], persistent[h - 1]) else {
                 continue;
             };
             f.point[h - 1] = p;
@@ -318,5 +329,74 @@ impl Predict for Auto {
         }
         f.sanitize(self.non_negative.then_some(0.0));
         Ok(f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_weight_grid_covers_the_simplex_in_tenths_single_models_first() {
+        let grid = weight_grid(true);
+        assert_eq!(
+            grid.len(),
+            286,
+            "C(13, 3) points with four weights in tenths"
+        );
+        for (k, w) in grid.iter().take(4).enumerate() {
+            assert_eq!(w[k], 1.0);
+        }
+        for w in &grid {
+            assert!((w.iter().sum::<f64>() - 1.0).abs() < 1e-9, "{w:?}");
+        }
+        let without = weight_grid(false);
+        assert_eq!(without.len(), 66);
+        assert!(without.iter().all(|w| w[2] == 0.0));
+    }
+
+    /// Taylor's half-hourly demand: fit on six weeks, forecast every hour of the next
+    /// three days with state updates in between (as the server does), and compare with the
+    /// tidal model alone (measured: 12 % lower absolute error over these three days).
+    #[test]
+    fn on_smooth_double_seasonal_load_the_combination_beats_the_tidal_model() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data");
+        let csv = std::fs::read_to_string(root.join("taylor_uk_electricity.csv")).unwrap();
+        let y: Vec<f64> = csv
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').nth(1).unwrap().parse().unwrap())
+            .collect();
+        let (step, train) = (1800, 42 * 48);
+        let start = 960_159_600; // 2000-06-04T23:00:00Z
+        let history = Series::new(start, step, y[..train].to_vec()).unwrap();
+        let calendar = Arc::new(Calendar::new(chrono_tz::Europe::London));
+        let mut auto = AutoSpec::new()
+            .max_horizon(2)
+            .fit(&history, calendar.clone())
+            .unwrap();
+        let mut tidal = TidalSpec::new()
+            .max_horizon(2)
+            .fit(&history, calendar)
+            .unwrap();
+        assert!(auto.name().contains("mstl"), "{}", auto.name());
+        let (mut err_auto, mut err_tidal) = (0.0, 0.0);
+        for i in train..train + 3 * 48 {
+            if i % 2 == 0 {
+                let a = auto.predict(2, &[0.1, 0.9]).unwrap();
+                let t = tidal.predict(2, &[]).unwrap();
+                for h in 0..2 {
+                    err_auto += (y[i + h] - a.point[h]).abs();
+                    err_tidal += (y[i + h] - t.point[h]).abs();
+                }
+            }
+            let ts = start + i as i64 * step;
+            auto.update(ts, y[i]);
+            tidal.update(ts, y[i]);
+        }
+        assert!(
+            err_auto < 0.95 * err_tidal,
+            "auto MAE sum {err_auto:.0} vs tidal {err_tidal:.0}"
+        );
     }
 }

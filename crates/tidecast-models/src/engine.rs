@@ -16,7 +16,7 @@ use tidecast_core::{Calendar, Error, Fit, Forecast, Predict, Result, Series};
 /// The model families the CLI and the server can run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ModelKind {
-    /// Tidal model, lag regression and MSTL forecast weighted per horizon
+    /// Tidal model, lag regression, MSTL and persistent-level forecasts weighted per horizon
     /// ([`crate::AutoSpec`]); the default.
     #[default]
     Auto,

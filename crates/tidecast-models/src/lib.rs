@@ -1,7 +1,8 @@
 //! tidecast's forecasting models.
 //!
-//! * [`AutoSpec`] / [`Auto`]: the default; the tidal model, a ridge lag regression and an
-//!   MSTL decomposition forecast, weighted per horizon by an inner rolling-origin backtest.
+//! * [`AutoSpec`] / [`Auto`]: the default; the tidal model, a ridge lag regression, an MSTL
+//!   decomposition forecast and a persistent-level variant, weighted per horizon by an inner
+//!   rolling-origin backtest.
 //! * [`TidalSpec`] / [`Tidal`]: a seasonal profile by local time of day and day class
 //!   times a level that follows the latest observations, tuned per series by an inner
 //!   rolling-origin validation.

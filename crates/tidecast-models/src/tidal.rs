@@ -461,6 +461,22 @@ impl Predict for Tidal {
     }
 }
 
+impl Tidal {
+    /// The point forecast with the fast level held (no decay into the slow level): the
+    /// profile times the newest level, as an ETS on the profile-adjusted series forecasts.
+    /// It keeps a burst's height through the horizon, where [`Predict::predict`] lets it fade.
+    pub(crate) fn persistent(&self, steps: usize) -> Vec<f64> {
+        let locals = self
+            .calendar
+            .local_times(self.last + self.step, self.step, steps);
+        let lf = self.levels.fast();
+        locals
+            .iter()
+            .map(|l| (self.profile.at(l) * lf).clamp(-self.cap, self.cap))
+            .collect()
+    }
+}
+
 pub(crate) fn check_quantiles(quantiles: &[f64]) -> Result<()> {
     match quantiles.iter().find(|q| !(**q > 0.0 && **q < 1.0)) {
         Some(q) => Err(Error::InvalidParameter(format!(

@@ -185,8 +185,8 @@ pub(crate) struct ModelArgs {
     /// Holiday/event calendar file (lines `YYYY-MM-DD[..YYYY-MM-DD],holiday|workday|event[,name]`).
     #[arg(long, value_name = "FILE")]
     pub(crate) holidays: Option<PathBuf>,
-    /// Model: auto (tidal, a lag regression and an MSTL forecast weighted per horizon by an
-    /// inner backtest), tidal (profile by local time and day type x a level that follows the
+    /// Model: auto (tidal, a lag regression, an MSTL forecast and a persistent-level variant,
+    /// weighted per horizon by an inner backtest), tidal (profile by local time and day type x a level that follows the
     /// latest observations), snaive-day or snaive-week.
     #[arg(long, default_value = "auto", value_name = "NAME")]
     pub(crate) model: String,
