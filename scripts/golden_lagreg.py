@@ -6,7 +6,7 @@ an L2 penalty only) can be checked against it.
     .venv/bin/pip install scikit-learn pandas numpy
     .venv/bin/python scripts/golden_lagreg.py
 
-The features mirror crates/tidecast-models/src/lagreg.rs `features` exactly; the objective
+The features mirror crates/tidecast-models/src/lagreg.rs `features_in` (linear space) exactly; the objective
 (1/2n)||y - Xw||^2 + (penalty/2)||w||^2 equals sklearn's Ridge with alpha = n * penalty.
 """
 import json, sys

@@ -11,7 +11,7 @@
 //! server holding thousands of targets); otherwise the model is the tidal model alone.
 
 use crate::calibration::Calibration;
-use crate::lagreg::{LagRegression, lookback};
+use crate::lagreg::{LagRegression, Space, lookback};
 use crate::mstl::Seasonal;
 use crate::tidal::{BRIDGE_SECS, Tidal, TidalSpec, check_quantiles};
 use std::sync::Arc;
@@ -147,8 +147,13 @@ impl Fit for AutoSpec {
         let regression = regression_part(history, &calendar).unwrap_or(None);
         let name = match &regression {
             Some(r) => format!(
-                "auto({} + lag regression{}; weights {} at 1 step, {} at {} steps)",
+                "auto({} + {}lag regression{}; weights {} at 1 step, {} at {} steps)",
                 tidal.name(),
+                if r.model.space() == Space::Log {
+                    "log-space "
+                } else {
+                    ""
+                },
                 if r.seasonal.is_some() { " + mstl" } else { "" },
                 describe(&r.weights[0]),
                 describe(&r.weights[r.weights.len() - 1]),
@@ -185,6 +190,9 @@ fn regression_part(history: &Series, calendar: &Arc<Calendar>) -> Result<Option<
     let Some(pre) = LagRegression::fit(y, 0, split, h_max, day, week) else {
         return Ok(None);
     };
+    // The same regression on ln(1 + y), for non-negative series: chosen instead when it
+    // validates better (multiplicative seasonality).
+    let pre_log = LagRegression::fit_in(Space::Log, y, 0, split, h_max, day, week);
     let mut tidal = TidalSpec::new()
         .max_horizon(h_max)
         .fit(&history.cut(history.timestamp(split - 1)), calendar.clone())?;
@@ -202,6 +210,7 @@ fn regression_part(history: &Series, calendar: &Arc<Calendar>) -> Result<Option<
     // each origin; a missing seasonal forecast leaves its weight out of the choice.
     let stride = (val / 1500).max(1);
     let mut rows: Vec<(usize, f64, [f64; 4])> = Vec::new();
+    let mut log_rows: Vec<f64> = Vec::new();
     for i in split - 1..n - 1 {
         if (i + 1 - split).is_multiple_of(stride) {
             let ft = tidal.predict(h_max, &[])?;
@@ -219,10 +228,32 @@ fn regression_part(history: &Series, calendar: &Arc<Calendar>) -> Result<Option<
                     .and_then(|s| s.predict(&y[offset..=i], i - offset, h))
                     .unwrap_or(f64::NAN);
                 rows.push((h, y[j], [ft.point[h - 1], r, s, fp[h - 1]]));
+                log_rows.push(
+                    pre_log
+                        .as_ref()
+                        .and_then(|m| m.predict(y, i, h))
+                        .unwrap_or(f64::NAN),
+                );
             }
         }
         tidal.update(history.timestamp(i + 1), raw[i + 1]);
     }
+    let space = if log_rows.iter().all(|v| v.is_finite()) && {
+        let mae = |f: &dyn Fn(usize) -> f64| {
+            rows.iter()
+                .enumerate()
+                .map(|(k, r)| (r.1 - f(k)).abs())
+                .sum::<f64>()
+        };
+        mae(&|k| log_rows[k]) < mae(&|k| rows[k].2[1])
+    } {
+        for (r, v) in rows.iter_mut().zip(&log_rows) {
+            r.2[1] = *v;
+        }
+        Space::Log
+    } else {
+        Space::Linear
+    };
     let with_seasonal = pre_seasonal.is_some() && rows.iter().all(|r| r.2[2].is_finite());
     let grid = weight_grid(with_seasonal);
     let combine = |w: &Weights, f: &[f64; 4]| {
@@ -254,7 +285,7 @@ fn regression_part(history: &Series, calendar: &Arc<Calendar>) -> Result<Option<
         residuals[h - 1].push((a - p) / (p.abs() + scale_floor));
     }
     let calibration = Calibration::from_residuals(&mut residuals, 20);
-    let Some(model) = LagRegression::fit(y, 0, n, h_max, day, week) else {
+    let Some(model) = LagRegression::fit_in(space, y, 0, n, h_max, day, week) else {
         return Ok(None);
     };
     let seasonal = if weights.iter().any(|w| w[2] > 0.0) {

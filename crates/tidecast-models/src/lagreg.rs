@@ -7,6 +7,9 @@
 //! Ridge is solved in closed form as linfa's least squares on the design augmented with
 //! `sqrt(n * penalty) * I` rows: the same objective as scikit-learn's `Ridge` with
 //! `alpha = n * penalty`, at a fraction of the cost of coordinate descent.
+//!
+//! The same regression can run on `ln(1 + y)` ([`Space::Log`]), where a seasonal swing is a
+//! ratio of the level: the `auto` model uses whichever space validates better per series.
 
 use linfa::Dataset;
 use linfa::traits::Fit as LinfaFit;
@@ -19,6 +22,31 @@ const PENALTY: f64 = 1e-4;
 /// Number of features.
 pub(crate) const NF: usize = 7;
 
+/// The space the regression works in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Space {
+    /// The values themselves: additive seasonal changes.
+    Linear,
+    /// `ln(1 + y)`: changes become ratios, so a seasonal swing scales with the level
+    /// (multiplicative seasonality, as in bursty request volumes). Non-negative series only.
+    Log,
+}
+
+impl Space {
+    fn forward(self, v: f64) -> f64 {
+        match self {
+            Space::Linear => v,
+            Space::Log => v.ln_1p(),
+        }
+    }
+    fn back(self, v: f64) -> f64 {
+        match self {
+            Space::Linear => v,
+            Space::Log => v.exp_m1(),
+        }
+    }
+}
+
 /// Fitted coefficients per horizon (row `h - 1`), on features divided by `scale`.
 #[derive(Debug, Clone)]
 pub(crate) struct LagRegression {
@@ -26,6 +54,7 @@ pub(crate) struct LagRegression {
     week: usize,
     coefs: Vec<[f64; NF]>,
     scale: f64,
+    space: Space,
 }
 
 /// Points of history the features reach back (two weeks plus one step).
@@ -33,9 +62,10 @@ pub(crate) fn lookback(week: usize) -> usize {
     2 * week + 1
 }
 
-/// Features at origin index `t` (the last observed point) for horizon `h`, from `y` where
-/// `y[t]` is the newest value. `None` when a needed value is missing.
-pub(crate) fn features(
+/// Features at origin index `t` (the last observed point) for horizon `h`, from `y` mapped
+/// into `space`, where `y[t]` is the newest value. `None` when a needed value is missing.
+fn features_in(
+    space: Space,
     y: &[f64],
     t: usize,
     h: usize,
@@ -45,7 +75,12 @@ pub(crate) fn features(
     if t < 2 * week || t < 6 {
         return None;
     }
-    let g = |i: usize| y.get(i).copied().filter(|v| !v.is_nan());
+    let g = |i: usize| {
+        y.get(i)
+            .copied()
+            .filter(|v| !v.is_nan())
+            .map(|v| space.forward(v))
+    };
     let yt = g(t)?;
     let w1 = g(t + h - week)? - g(t - week)?;
     let w2 = g(t + h - 2 * week)? - g(t - 2 * week)?;
@@ -72,8 +107,36 @@ impl LagRegression {
         day: usize,
         week: usize,
     ) -> Option<Self> {
-        let observed: Vec<f64> = y[..to].iter().copied().filter(|v| !v.is_nan()).collect();
-        let scale = observed.iter().map(|v| v.abs()).sum::<f64>() / observed.len().max(1) as f64;
+        Self::fit_in(Space::Linear, y, from, to, max_h, day, week)
+    }
+
+    /// [`LagRegression::fit`] in `space`; `None` in log space if a value is negative.
+    pub(crate) fn fit_in(
+        space: Space,
+        y: &[f64],
+        from: usize,
+        to: usize,
+        max_h: usize,
+        day: usize,
+        week: usize,
+    ) -> Option<Self> {
+        if space == Space::Log && y[..to].iter().any(|v| *v < 0.0) {
+            return None;
+        }
+        let observed: Vec<f64> = y[..to]
+            .iter()
+            .copied()
+            .filter(|v| !v.is_nan())
+            .map(|v| space.forward(v))
+            .collect();
+        // Features and targets are divided by the mean level, so the penalty is relative; in
+        // log space they are relative already.
+        let scale = match space {
+            Space::Linear => {
+                observed.iter().map(|v| v.abs()).sum::<f64>() / observed.len().max(1) as f64
+            }
+            Space::Log => 1.0,
+        };
         if scale <= 0.0 {
             return None;
         }
@@ -86,11 +149,11 @@ impl LagRegression {
             let mut t = from;
             while t + h < to {
                 if let (Some(f), Some(target)) = (
-                    features(y, t, h, day, week),
+                    features_in(space, y, t, h, day, week),
                     y.get(t + h).filter(|v| !v.is_nan()),
                 ) {
                     xs.extend(f.iter().map(|v| v / scale));
-                    ys.push((target - y[t]) / scale);
+                    ys.push((space.forward(*target) - space.forward(y[t])) / scale);
                 }
                 t += stride;
             }
@@ -120,7 +183,13 @@ impl LagRegression {
             week,
             coefs,
             scale,
+            space,
         })
+    }
+
+    /// The space it was fitted in.
+    pub(crate) fn space(&self) -> Space {
+        self.space
     }
 
     /// Horizons fitted.
@@ -132,9 +201,12 @@ impl LagRegression {
     /// The forecast `h` steps after index `t` of `y`.
     pub(crate) fn predict(&self, y: &[f64], t: usize, h: usize) -> Option<f64> {
         let c = self.coefs.get(h.checked_sub(1)?)?;
-        let f = features(y, t, h, self.day, self.week)?;
+        let f = features_in(self.space, y, t, h, self.day, self.week)?;
         let change: f64 = f.iter().zip(c).map(|(x, b)| x / self.scale * b).sum();
-        Some(y[t] + change * self.scale)
+        Some(
+            self.space
+                .back(self.space.forward(y[t]) + change * self.scale),
+        )
     }
 
     /// Coefficients of horizon `h` (for tests).
@@ -162,6 +234,31 @@ mod tests {
             assert!((p - y[t + h]).abs() < 0.5, "h={h}: {p} vs {}", y[t + h]);
         }
         assert_eq!(m.horizons(), 3);
+    }
+
+    #[test]
+    fn log_space_follows_a_multiplicative_pattern_as_the_level_grows() {
+        // The daily swing is a fixed ratio of a level that doubles over the history: in log
+        // space that is additive and stable, in linear space the swing keeps growing.
+        let (day, week) = (24, 168);
+        let n = 8 * week;
+        let y: Vec<f64> = (0..n)
+            .map(|i| {
+                let level = 10_000.0 * 2f64.powf(i as f64 / n as f64);
+                level * (1.0 + 0.5 * ((i % day) as f64 / day as f64 * std::f64::consts::TAU).sin())
+            })
+            .collect();
+        let log = LagRegression::fit_in(Space::Log, &y, 0, y.len(), 6, day, week).unwrap();
+        let t = y.len() - 7;
+        for h in 1..=6 {
+            let p = log.predict(&y, t, h).unwrap();
+            assert!(
+                (p / y[t + h] - 1.0).abs() < 0.01,
+                "h={h}: {p} vs {}",
+                y[t + h]
+            );
+        }
+        assert!(LagRegression::fit_in(Space::Log, &[-1.0; 2000], 0, 2000, 1, day, week).is_none());
     }
 
     /// Golden test: the linfa fit equals scikit-learn's Ridge on the same features
