@@ -217,23 +217,47 @@ async fn metric_values(
     }
     let (metric, now, items) = resolve(&state, &namespace, &metric, query.as_deref())?;
     let timestamp = format_timestamp(now);
-    let items: Vec<_> = items
-        .iter()
-        .map(|it| {
-            json!({
-                "metricName": metric,
-                "metricLabels": it.labels,
-                "timestamp": timestamp,
-                "value": milli_quantity(it.value).unwrap_or_else(|| "0".into()),
+    // Serialized straight from borrowed fields (no intermediate `serde_json::Value` tree);
+    // fields in the same (alphabetical) order as before.
+    #[derive(serde::Serialize)]
+    struct Value<'a> {
+        #[serde(rename = "metricLabels")]
+        metric_labels: &'a BTreeMap<String, String>,
+        #[serde(rename = "metricName")]
+        metric_name: &'a str,
+        timestamp: &'a str,
+        value: String,
+    }
+    #[derive(serde::Serialize)]
+    struct List<'a> {
+        #[serde(rename = "apiVersion")]
+        api_version: &'static str,
+        items: Vec<Value<'a>>,
+        kind: &'static str,
+        metadata: BTreeMap<(), ()>,
+    }
+    let list = List {
+        api_version: GROUP_VERSION,
+        items: items
+            .iter()
+            .map(|it| Value {
+                metric_labels: &it.labels,
+                metric_name: &metric,
+                timestamp: &timestamp,
+                value: milli_quantity(it.value).unwrap_or_else(|| "0".into()),
             })
-        })
-        .collect();
-    Ok(json_response(json!({
-        "kind": "ExternalMetricValueList",
-        "apiVersion": GROUP_VERSION,
-        "metadata": {},
-        "items": items,
-    })))
+            .collect(),
+        kind: "ExternalMetricValueList",
+        metadata: BTreeMap::new(),
+    };
+    let body = serde_json::to_vec(&list)
+        .map_err(|e| ApiError::unavailable(format!("rendering the response: {e}")))?;
+    Ok((
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response())
 }
 
 /// Plain JSON for KEDA's `metrics-api` scaler (`valueLocation: value`): the sum over the
