@@ -154,7 +154,11 @@ impl Fit for AutoSpec {
                 } else {
                     ""
                 },
-                if r.seasonal.is_some() { " + mstl" } else { "" },
+                match r.seasonal.as_ref().map(Seasonal::space) {
+                    Some(Space::Log) => " + log-space mstl",
+                    Some(Space::Linear) => " + mstl",
+                    None => "",
+                },
                 describe(&r.weights[0]),
                 describe(&r.weights[r.weights.len() - 1]),
                 r.weights.len(),
@@ -204,6 +208,8 @@ fn regression_part(history: &Series, calendar: &Arc<Calendar>) -> Result<Option<
     // last seasonal cycle repeats) without refits, as the final model will between refits.
     let window = |to: usize| to.saturating_sub(SEASONAL_WINDOW_DAYS * day)..to;
     let pre_seasonal = Seasonal::fit(&y[window(split)], day, week);
+    let pre_seasonal_log = Seasonal::fit_in(Space::Log, &y[window(split)], day, week);
+    let mut log_seasonal_rows: Vec<f64> = Vec::new();
     let offset = window(split).start;
 
     // Inner rolling-origin backtest: (horizon, actual, [tidal, regression, seasonal]) at
@@ -228,6 +234,12 @@ fn regression_part(history: &Series, calendar: &Arc<Calendar>) -> Result<Option<
                     .and_then(|s| s.predict(&y[offset..=i], i - offset, h))
                     .unwrap_or(f64::NAN);
                 rows.push((h, y[j], [ft.point[h - 1], r, s, fp[h - 1]]));
+                log_seasonal_rows.push(
+                    pre_seasonal_log
+                        .as_ref()
+                        .and_then(|s| s.predict(&y[offset..=i], i - offset, h))
+                        .unwrap_or(f64::NAN),
+                );
                 log_rows.push(
                     pre_log
                         .as_ref()
@@ -254,7 +266,25 @@ fn regression_part(history: &Series, calendar: &Arc<Calendar>) -> Result<Option<
     } else {
         Space::Linear
     };
-    let with_seasonal = pre_seasonal.is_some() && rows.iter().all(|r| r.2[2].is_finite());
+    // The decomposition of ln(1 + y) instead, when it validates better.
+    let seasonal_space = if log_seasonal_rows.iter().all(|v| v.is_finite())
+        && rows.iter().all(|r| r.2[2].is_finite())
+        && log_seasonal_rows
+            .iter()
+            .zip(&rows)
+            .map(|(v, r)| (r.1 - v).abs() - (r.1 - r.2[2]).abs())
+            .sum::<f64>()
+            < 0.0
+    {
+        for (r, v) in rows.iter_mut().zip(&log_seasonal_rows) {
+            r.2[2] = *v;
+        }
+        Space::Log
+    } else {
+        Space::Linear
+    };
+    let with_seasonal = (pre_seasonal.is_some() || seasonal_space == Space::Log)
+        && rows.iter().all(|r| r.2[2].is_finite());
     let grid = weight_grid(with_seasonal);
     let combine = |w: &Weights, f: &[f64; 4]| {
         w.iter()
@@ -289,7 +319,7 @@ fn regression_part(history: &Series, calendar: &Arc<Calendar>) -> Result<Option<
         return Ok(None);
     };
     let seasonal = if weights.iter().any(|w| w[2] > 0.0) {
-        match Seasonal::fit(&y[window(n)], day, week) {
+        match Seasonal::fit_in(seasonal_space, &y[window(n)], day, week) {
             Some(s) => Some(s),
             // The final window would not decompose: drop the seasonal weight.
             None => return Ok(None),

@@ -33,13 +33,13 @@ pub(crate) enum Space {
 }
 
 impl Space {
-    fn forward(self, v: f64) -> f64 {
+    pub(crate) fn forward(self, v: f64) -> f64 {
         match self {
             Space::Linear => v,
             Space::Log => v.ln_1p(),
         }
     }
-    fn back(self, v: f64) -> f64 {
+    pub(crate) fn back(self, v: f64) -> f64 {
         match self {
             Space::Linear => v,
             Space::Log => v.exp_m1(),

@@ -15,6 +15,8 @@
 //! ran with jumps of 10). The golden test ties the exact variant to statsforecast's `mstl`
 //! (fixture from `scripts/golden_mstl.py`) and the production variant to the exact one.
 
+use crate::lagreg::Space;
+
 /// The seasonal part of a decomposition, as needed to forecast: the last cycle of each
 /// component (one day, and one week when the window holds two), each repeated forward.
 #[derive(Debug, Clone)]
@@ -23,6 +25,8 @@ pub(crate) struct Seasonal {
     last_cycles: Vec<Vec<f32>>,
     /// Points in the fitted window.
     n: usize,
+    /// The space the series was decomposed in.
+    space: Space,
 }
 
 impl Seasonal {
@@ -31,6 +35,21 @@ impl Seasonal {
     /// tenth of it is missing.
     pub(crate) fn fit(y: &[f64], day: usize, week: usize) -> Option<Self> {
         Self::fit_with(y, day, week, false)
+    }
+
+    /// [`Seasonal::fit`] of the series mapped into `space` (`None` in log space if a value is
+    /// negative): in log space the seasonal change is a ratio of the level.
+    pub(crate) fn fit_in(space: Space, y: &[f64], day: usize, week: usize) -> Option<Self> {
+        if space == Space::Linear {
+            return Self::fit(y, day, week);
+        }
+        if y.iter().any(|v| *v < 0.0) {
+            return None;
+        }
+        let mapped: Vec<f64> = y.iter().map(|v| space.forward(*v)).collect();
+        let mut s = Self::fit(&mapped, day, week)?;
+        s.space = space;
+        Some(s)
     }
 
     /// [`Seasonal::fit`] with every point smoothed (`exact`, statsforecast's setting; ~10x
@@ -71,7 +90,16 @@ impl Seasonal {
         if last_cycles.iter().flatten().any(|v| !v.is_finite()) {
             return None;
         }
-        Some(Self { last_cycles, n })
+        Some(Self {
+            last_cycles,
+            n,
+            space: Space::Linear,
+        })
+    }
+
+    /// The space it was decomposed in.
+    pub(crate) fn space(&self) -> Space {
+        self.space
     }
 
     /// The longest period.
@@ -105,7 +133,8 @@ impl Seasonal {
                 return None;
             }
             if v.is_finite() {
-                return Some(v + self.at(t + h) - self.at(i));
+                let sp = self.space;
+                return Some(sp.back(sp.forward(*v) + self.at(t + h) - self.at(i)));
             }
         }
         None
@@ -241,6 +270,30 @@ mod tests {
             );
             assert!((a - b).abs() < 60.0, "h={h}: interpolated {a} vs exact {b}");
         }
+    }
+
+    #[test]
+    fn log_space_follows_a_daily_swing_that_scales_with_a_growing_level() {
+        let (day, week) = (24, 168);
+        let n = 4 * week;
+        let shape = |i: usize| {
+            let level = 1_000.0 * 3f64.powf(i as f64 / n as f64);
+            level * (1.0 + 0.6 * ((i % day) as f64 / day as f64 * std::f64::consts::TAU).sin())
+        };
+        let y: Vec<f64> = (0..n).map(shape).collect();
+        let log = Seasonal::fit_in(Space::Log, &y, day, week).unwrap();
+        let linear = Seasonal::fit_in(Space::Linear, &y, day, week).unwrap();
+        let t = n - 1;
+        let (mut err_log, mut err_linear) = (0.0, 0.0);
+        for h in 1..=day {
+            err_log += (log.predict(&y, t, h).unwrap() - shape(t + h)).abs();
+            err_linear += (linear.predict(&y, t, h).unwrap() - shape(t + h)).abs();
+        }
+        assert!(
+            err_log < 0.5 * err_linear,
+            "log {err_log} vs linear {err_linear}"
+        );
+        assert!(Seasonal::fit_in(Space::Log, &[-1.0; 200], day, week).is_none());
     }
 
     #[test]
