@@ -266,15 +266,8 @@ mod tests {
     /// scripts/golden_lagreg.py).
     #[test]
     fn ridge_coefficients_match_scikit_learn_on_the_taylor_series() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data");
-        let csv = std::fs::read_to_string(root.join("taylor_uk_electricity.csv")).unwrap();
-        let y: Vec<f64> = csv
-            .lines()
-            .skip(1)
-            .take(1500)
-            .map(|l| l.split(',').nth(1).unwrap().parse().unwrap())
-            .collect();
-        let golden = std::fs::read_to_string(root.join("golden/lagreg_taylor.json")).unwrap();
+        let y = crate::testdata::taylor(1500);
+        let golden = crate::testdata::golden("lagreg_taylor.json");
         // The fixture is small JSON; pull the coefficient arrays out without a JSON crate.
         let body = &golden[golden.find("\"coefficients\"").unwrap()..];
         let numbers: Vec<f64> = body

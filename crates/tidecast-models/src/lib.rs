@@ -30,3 +30,31 @@ pub use metrics::{HorizonScore, score};
 pub use naive::{Season, SeasonalNaive, SeasonalNaiveSpec};
 pub use profile::ProfileKind;
 pub use tidal::{Tidal, TidalSpec};
+
+/// Files under the repository's `tests/data` for unit tests.
+#[cfg(test)]
+pub(crate) mod testdata {
+    use std::path::PathBuf;
+
+    fn path(name: &str) -> PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/data")
+            .join(name)
+    }
+
+    /// The first `limit` values of the Taylor half-hourly electricity series.
+    pub(crate) fn taylor(limit: usize) -> Vec<f64> {
+        std::fs::read_to_string(path("taylor_uk_electricity.csv"))
+            .unwrap()
+            .lines()
+            .skip(1)
+            .take(limit)
+            .map(|l| l.split(',').nth(1).unwrap().parse().unwrap())
+            .collect()
+    }
+
+    /// A golden fixture from `tests/data/golden`.
+    pub(crate) fn golden(name: &str) -> String {
+        std::fs::read_to_string(path(&format!("golden/{name}"))).unwrap()
+    }
+}

@@ -224,15 +224,8 @@ mod tests {
 
     #[test]
     fn decomposition_matches_statsforecast_mstl_on_the_taylor_series() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data");
-        let csv = std::fs::read_to_string(root.join("taylor_uk_electricity.csv")).unwrap();
-        let y: Vec<f64> = csv
-            .lines()
-            .skip(1)
-            .take(1500)
-            .map(|l| l.split(',').nth(1).unwrap().parse().unwrap())
-            .collect();
-        let golden = std::fs::read_to_string(root.join("golden/mstl_taylor.json")).unwrap();
+        let y = crate::testdata::taylor(1500);
+        let golden = crate::testdata::golden("mstl_taylor.json");
         let s = Seasonal::fit_with(&y, 48, 336, true).unwrap();
         // Components are stored in f32: agreement to ~1e-3 MW on values of thousands.
         for (got, want) in s.last_cycles[0]

@@ -234,8 +234,11 @@ async fn metric_values(
         api_version: &'static str,
         items: Vec<Value<'a>>,
         kind: &'static str,
-        metadata: BTreeMap<(), ()>,
+        metadata: Empty,
     }
+    /// Serializes as `{}`.
+    #[derive(serde::Serialize)]
+    struct Empty {}
     let list = List {
         api_version: GROUP_VERSION,
         items: items
@@ -248,7 +251,7 @@ async fn metric_values(
             })
             .collect(),
         kind: "ExternalMetricValueList",
-        metadata: BTreeMap::new(),
+        metadata: Empty {},
     };
     let body = serde_json::to_vec(&list)
         .map_err(|e| ApiError::unavailable(format!("rendering the response: {e}")))?;
