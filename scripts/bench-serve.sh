@@ -5,6 +5,7 @@
 # The server is the real binary: `tidecast demo --services N` fits one model per synthetic
 # service, runs every refresh loop in real time, and serves from memory.
 # Usage: scripts/bench-serve.sh [TARGETS] [RATE_PER_SECOND] [SECONDS] [CONNECTIONS]
+# Env: ROUNDS=N alternates N rounds of the metric GET, /healthz and (if installed) nginx.
 # Env: SERVER_CPUS / CLIENT_CPUS (taskset lists, e.g. 0 and 1) pin the server and the load
 # generator to separate cores; unset, both share every core.
 set -euo pipefail
@@ -33,13 +34,66 @@ path="/apis/external.metrics.k8s.io/v1beta1/namespaces/default/lb_connections_pr
 curl -s --cacert "$dir/ca.crt" "$url$path" | tee "$dir/one.json"; echo
 grep -q '"items":\[{' "$dir/one.json" || { echo "the benchmarked GET returns no item"; exit 1; }
 hist() { curl -s --cacert "$dir/ca.crt" "$url/metrics" | grep 'tidecast_http_request_duration_seconds_bucket{.*path="/apis/external.metrics.k8s.io/v1beta1/namespaces/{namespace}/{metric}"' ; }
+# The floors of this setup, run in alternating rounds with the metric GET so the VM's drift
+# hits all of them alike: `/healthz` on the same server (TLS + HTTP, no lookup) and, when
+# nginx is installed (Debian's nginx-light), nginx returning the same JSON body over TLS 1.3
+# with the same certificate: what an established C server gets from this machine and this
+# generator at this rate.
+ngx_url=""
+if command -v nginx >/dev/null; then
+  ngx_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  body=$(sed "s/'/\\\\'/g" "$dir/one.json")
+  cat > "$dir/nginx.conf" <<NGINX
+worker_processes auto;
+pid $dir/nginx.pid;
+error_log $dir/nginx-error.log;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  keepalive_requests 100000000;
+  server {
+    listen 127.0.0.1:$ngx_port ssl;
+    ssl_certificate $dir/tls.crt;
+    ssl_certificate_key $dir/tls.key;
+    ssl_protocols TLSv1.3;
+    location / { default_type application/json; return 200 '$body'; }
+  }
+}
+NGINX
+  "${pin_server[@]}" nginx -c "$dir/nginx.conf"
+  trap 'kill $pid 2>/dev/null || true; nginx -c "$dir/nginx.conf" -s stop 2>/dev/null || true' EXIT
+  ngx_url="https://localhost:$ngx_port$path"
+fi
+ticks() { awk '{print $14 + $15}' /proc/$pid/stat; }  # the process's CPU, exited threads included
+load() { # URL OUT: one run of the fixed-rate load
+  "${pin_client[@]}" oha --no-tui -z "${secs}s" -c "$conns" -q "$rate" --latency-correction \
+    --cacert "$dir/ca.crt" -H 'Accept: application/json' "$1" > "$2"
+}
+pct() { grep -E "$1% in" "$2" | awk '{printf "%.2f", $3}'; }
+row() { # NAME OUT CPU
+  printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$1" "$(pct 50.00 "$2")" "$(pct 90.00 "$2")" \
+    "$(pct 99.00 "$2")" "$(pct 99.90 "$2")" "$(grep Requests/sec "$2" | awk '{printf "%.0f", $2}')" "$3"
+}
+cpu() { echo $(( ($2 - $1) * 100 / $(getconf CLK_TCK) / secs )); }
+rounds=${ROUNDS:-1}
 hist > "$dir/before.txt"
-"${pin_client[@]}" oha --no-tui -z "${secs}s" -c "$conns" -q "$rate" --latency-correction \
-  --cacert "$dir/ca.crt" -H 'Accept: application/json' "https://localhost:$port$path" > "$dir/oha.txt"
+echo
+echo "| round: path | p50 ms | p90 ms | p99 ms | p99.9 ms | requests/s | tidecast CPU, % of a core |"
+echo "|---|---|---|---|---|---|---|"
+for r in $(seq "$rounds"); do
+  c0=$(ticks); load "$url$path" "$dir/oha-$r.txt"; c1=$(ticks)
+  row "$r: metric GET" "$dir/oha-$r.txt" "$(cpu "$c0" "$c1")"
+  c0=$(ticks); load "$url/healthz" "$dir/oha-healthz-$r.txt"; c1=$(ticks)
+  row "$r: /healthz" "$dir/oha-healthz-$r.txt" "$(cpu "$c0" "$c1")"
+  if [[ -n $ngx_url ]]; then
+    load "$ngx_url" "$dir/oha-nginx-$r.txt"
+    row "$r: nginx, same body" "$dir/oha-nginx-$r.txt" "-"
+  fi
+done
 hist > "$dir/after.txt"
-sed -n '/Summary/,/Details/p' "$dir/oha.txt" | grep -vE "^\s*$|Latency distribution|Response time histogram" | grep -vE "^\s+[0-9.]+ ms \[" || true
-grep -A3 "Status code distribution" "$dir/oha.txt" | grep -v "^Status code distribution" || true
-echo "server-side handler time (metric GETs during the run, cumulative):"
+echo
+grep -A3 "Status code distribution" "$dir/oha-1.txt" | grep -v "^Status code distribution" || true
+echo "server-side handler time (metric GETs during the runs, cumulative):"
 paste "$dir/before.txt" "$dir/after.txt" | python3 -c '
 import re, sys
 rows = []
@@ -52,11 +106,4 @@ for le, n in rows:
     if le != "+Inf" and float(le) <= 0.005:
         print(f"  <= {float(le) * 1e6:>6.0f} us: {100 * n / total:6.2f} %")
 print(f"  requests: {total:.0f}")'
-echo "server RSS after the run: $(rss VmRSS) MiB (peak $(rss VmHWM) MiB)"
-ticks() { awk '{print $14 + $15}' /proc/$pid/task/*/stat 2>/dev/null | paste -sd+ | bc; }
-# The floor of this setup: the same load on /healthz (TLS + HTTP, no lookup), for comparison.
-c0=$(ticks)
-"${pin_client[@]}" oha --no-tui -z "${secs}s" -c "$conns" -q "$rate" --latency-correction \
-  --cacert "$dir/ca.crt" "https://localhost:$port/healthz" > "$dir/oha-healthz.txt"
-c1=$(ticks)
-echo "same load on /healthz: p50 $(grep -E '50.00% in' "$dir/oha-healthz.txt" | awk '{print $3, $4}'), p99 $(grep -E '99.00% in' "$dir/oha-healthz.txt" | awk '{print $3, $4}'); server CPU $(( (c1 - c0) * 100 / $(getconf CLK_TCK) / secs )) % of a core"
+echo "server RSS after the runs: $(rss VmRSS) MiB (peak $(rss VmHWM) MiB)"

@@ -12,7 +12,7 @@
 
 use crate::calibration::Calibration;
 use crate::lagreg::{LagRegression, Space, lookback};
-use crate::mstl::Seasonal;
+use crate::mstl::{ALPHAS, Seasonal};
 use crate::tidal::{BRIDGE_SECS, Tidal, TidalSpec, check_quantiles};
 use std::sync::Arc;
 use tidecast_core::{Calendar, Fit, Forecast, Predict, Result, Series};
@@ -154,10 +154,21 @@ impl Fit for AutoSpec {
                 } else {
                     ""
                 },
-                match r.seasonal.as_ref().map(Seasonal::space) {
-                    Some(Space::Log) => " + log-space mstl",
-                    Some(Space::Linear) => " + mstl",
-                    None => "",
+                match &r.seasonal {
+                    Some(s) => format!(
+                        " + {}mstl{}",
+                        if s.space() == Space::Log {
+                            "log-space "
+                        } else {
+                            ""
+                        },
+                        if s.alpha() < 1.0 {
+                            format!(" (level smoothing {})", s.alpha())
+                        } else {
+                            String::new()
+                        }
+                    ),
+                    None => String::new(),
                 },
                 describe(&r.weights[0]),
                 describe(&r.weights[r.weights.len() - 1]),
@@ -190,6 +201,21 @@ fn adopt_log(rows: &mut [(usize, f64, [f64; 4])], col: usize, log: &[f64]) -> Sp
         r.2[col] = *v;
     }
     Space::Log
+}
+
+/// The decomposition variant (index into `variants`) with the lowest absolute error over
+/// the validation rows among those that forecast every row; `None` when none does.
+fn best_variant(rows: &[(usize, f64, [f64; 4])], variants: &[Vec<f64>]) -> Option<usize> {
+    variants
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| v.len() == rows.len() && v.iter().all(|x| x.is_finite()))
+        .map(|(k, v)| {
+            let err: f64 = rows.iter().zip(v).map(|(r, x)| (r.1 - x).abs()).sum();
+            (k, err)
+        })
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(k, _)| k)
 }
 
 /// Fit and validate the regression; `Ok(None)` when it does not apply or never wins.
@@ -225,14 +251,23 @@ fn regression_part(history: &Series, calendar: &Arc<Calendar>) -> Result<Option<
     // The decomposition on the same training part; it covers the whole validation (the
     // last seasonal cycle repeats) without refits, as the final model will between refits.
     let window = |to: usize| to.saturating_sub(SEASONAL_WINDOW_DAYS * day)..to;
-    let pre_seasonal = Seasonal::fit(&y[window(split)], day, week);
-    let pre_seasonal_log = Seasonal::fit_in(Space::Log, &y[window(split)], day, week);
-    let mut log_seasonal_rows: Vec<f64> = Vec::new();
+    // Each space's decomposition with each anchor smoothing weight is a variant; the
+    // validation keeps the best (the first, linear with the newest value as anchor, unless
+    // another does better on every row).
+    let pre_seasonal: Vec<Seasonal> = [Space::Linear, Space::Log]
+        .into_iter()
+        .filter_map(|sp| Seasonal::fit_in(sp, &y[window(split)], day, week))
+        .collect();
+    let variants: Vec<(Space, f64)> = pre_seasonal
+        .iter()
+        .flat_map(|s| ALPHAS.map(|a| (s.space(), a)))
+        .collect();
+    let mut seasonal_rows: Vec<Vec<f64>> = vec![Vec::new(); variants.len()];
     let offset = window(split).start;
 
     // Inner rolling-origin backtest: (horizon, actual, [tidal, regression, seasonal,
-    // persistent]) at each origin, plus the log-space variants of the regression and the
-    // decomposition; a missing seasonal forecast leaves its weight out of the choice.
+    // persistent]) at each origin, plus the log-space regression and the decomposition's
+    // variants; a missing seasonal forecast leaves its weight out of the choice.
     let stride = (val / 1500).max(1);
     let mut rows: Vec<(usize, f64, [f64; 4])> = Vec::new();
     let mut log_rows: Vec<f64> = Vec::new();
@@ -240,6 +275,11 @@ fn regression_part(history: &Series, calendar: &Arc<Calendar>) -> Result<Option<
         if (i + 1 - split).is_multiple_of(stride) {
             let ft = tidal.predict(h_max, &[])?;
             let fp = tidal.persistent(h_max);
+            let recent = &y[offset..=i];
+            let levels: Vec<Option<f64>> = pre_seasonal
+                .iter()
+                .flat_map(|s| ALPHAS.map(|a| s.level(recent, i - offset, a)))
+                .collect();
             for h in 1..=h_max {
                 let j = i + h;
                 if j >= n || y[j].is_nan() {
@@ -248,17 +288,12 @@ fn regression_part(history: &Series, calendar: &Arc<Calendar>) -> Result<Option<
                 let Some(r) = pre.predict(y, i, h) else {
                     continue;
                 };
-                let s = pre_seasonal
-                    .as_ref()
-                    .and_then(|s| s.predict(&y[offset..=i], i - offset, h))
-                    .unwrap_or(f64::NAN);
-                rows.push((h, y[j], [ft.point[h - 1], r, s, fp[h - 1]]));
-                log_seasonal_rows.push(
-                    pre_seasonal_log
-                        .as_ref()
-                        .and_then(|s| s.predict(&y[offset..=i], i - offset, h))
-                        .unwrap_or(f64::NAN),
-                );
+                for (k, l) in levels.iter().enumerate() {
+                    let s = &pre_seasonal[k / ALPHAS.len()];
+                    seasonal_rows[k]
+                        .push(l.map_or(f64::NAN, |l| s.forecast_at_level(l, i - offset, h)));
+                }
+                rows.push((h, y[j], [ft.point[h - 1], r, f64::NAN, fp[h - 1]]));
                 log_rows.push(
                     pre_log
                         .as_ref()
@@ -270,9 +305,13 @@ fn regression_part(history: &Series, calendar: &Arc<Calendar>) -> Result<Option<
         tidal.update(history.timestamp(i + 1), raw[i + 1]);
     }
     let space = adopt_log(&mut rows, 1, &log_rows);
-    let seasonal_space = adopt_log(&mut rows, 2, &log_seasonal_rows);
-    let with_seasonal = (pre_seasonal.is_some() || seasonal_space == Space::Log)
-        && rows.iter().all(|r| r.2[2].is_finite());
+    let seasonal_variant = best_variant(&rows, &seasonal_rows);
+    if let Some(k) = seasonal_variant {
+        for (r, v) in rows.iter_mut().zip(&seasonal_rows[k]) {
+            r.2[2] = *v;
+        }
+    }
+    let with_seasonal = seasonal_variant.is_some();
     let grid = weight_grid(with_seasonal);
     let combine = |w: &Weights, f: &[f64; 4]| {
         w.iter()
@@ -306,14 +345,13 @@ fn regression_part(history: &Series, calendar: &Arc<Calendar>) -> Result<Option<
     let Some(model) = LagRegression::fit_in(space, y, 0, n, h_max, day, week) else {
         return Ok(None);
     };
-    let seasonal = if weights.iter().any(|w| w[2] > 0.0) {
-        match Seasonal::fit_in(seasonal_space, &y[window(n)], day, week) {
-            Some(s) => Some(s),
+    let seasonal = match seasonal_variant.filter(|_| weights.iter().any(|w| w[2] > 0.0)) {
+        Some(k) => match Seasonal::fit_in(variants[k].0, &y[window(n)], day, week) {
+            Some(s) => Some(s.with_alpha(variants[k].1)),
             // The final window would not decompose: drop the seasonal weight.
             None => return Ok(None),
-        }
-    } else {
-        None
+        },
+        None => None,
     };
     let keep = lookback(week) + 1;
     Ok(Some(RegressionPart {

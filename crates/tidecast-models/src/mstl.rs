@@ -5,7 +5,11 @@
 //! `y(t + h) = y(t) + S(t + h) - S(t)`.
 //!
 //! That is a random walk on the seasonally adjusted series, which is what statsforecast's
-//! AutoETS picks on smooth double-seasonal load (smoothing weight ~1). What it adds over the
+//! AutoETS picks on smooth double-seasonal load (smoothing weight ~1). On noisy series the
+//! anchor is instead an exponentially smoothed level of the seasonally adjusted series,
+//! `y(t + h) = L(t) + S(t + h)` (simple exponential smoothing, as statsforecast's MSTL puts an
+//! ETS model on that part), its smoothing weight chosen per series by the `auto` model's inner
+//! backtest ([`Seasonal::with_alpha`]). What the decomposition adds over the
 //! median profile of the tidal model is STL's seasonal estimate: a weighted mean over the
 //! neighbouring days of each slot, which follows slow drifts of the daily shape (sunset moving
 //! the evening peak) that a multi-week median cannot. The decomposition itself is `stlrs`'s
@@ -27,7 +31,12 @@ pub(crate) struct Seasonal {
     n: usize,
     /// The space the series was decomposed in.
     space: Space,
+    /// Smoothing weight of the anchor level (1: the newest observation).
+    alpha: f64,
 }
+
+/// Smoothing weights the `auto` model's inner backtest chooses the anchor's from.
+pub(crate) const ALPHAS: [f64; 7] = [1.0, 0.7, 0.5, 0.3, 0.2, 0.1, 0.05];
 
 impl Seasonal {
     /// Decompose `y` (NaN = missing; interior gaps are interpolated linearly for the
@@ -94,6 +103,7 @@ impl Seasonal {
             last_cycles,
             n,
             space: Space::Linear,
+            alpha: 1.0,
         })
     }
 
@@ -121,23 +131,58 @@ impl Seasonal {
             .sum()
     }
 
-    /// Forecast `h` steps after fit index `t`, from `recent`, whose last element is the
-    /// value at fit index `t`; steps back over missing values to the newest observed one
-    /// (at most one cycle).
-    pub(crate) fn predict(&self, recent: &[f64], t: usize, h: usize) -> Option<f64> {
-        let cycle = self.cycle();
-        let lowest = self.n.saturating_sub(cycle);
-        for (back, v) in recent.iter().rev().enumerate().take(cycle) {
-            let i = t.checked_sub(back)?;
-            if i < lowest {
-                return None;
-            }
-            if v.is_finite() {
-                let sp = self.space;
-                return Some(sp.back(sp.forward(*v) + self.at(t + h) - self.at(i)));
+    /// The same decomposition anchored on an exponentially smoothed level with weight
+    /// `alpha` in (0, 1] (1: the newest observation).
+    pub(crate) fn with_alpha(mut self, alpha: f64) -> Self {
+        self.alpha = alpha.clamp(1e-3, 1.0);
+        self
+    }
+
+    /// The anchor's smoothing weight.
+    pub(crate) fn alpha(&self) -> f64 {
+        self.alpha
+    }
+
+    /// The seasonally adjusted level at fit index `t` (in the decomposition's space), from
+    /// `recent`, whose last element is the value at fit index `t`, smoothed with weight
+    /// `alpha` over the points whose weight is still above 0.1 % (within the last cycle);
+    /// missing values are skipped. `None` when nothing in reach is observed.
+    pub(crate) fn level(&self, recent: &[f64], t: usize, alpha: f64) -> Option<f64> {
+        let lowest = self.n.saturating_sub(self.cycle());
+        let reach = if alpha >= 1.0 {
+            // The newest observed value, stepping back over missing ones (at most one cycle).
+            self.cycle()
+        } else {
+            ((1e-3f64).ln() / (1.0 - alpha).ln()).ceil() as usize
+        };
+        let sp = self.space;
+        let adjusted = |back: usize| {
+            let i = t.checked_sub(back).filter(|i| *i >= lowest)?;
+            let v = recent.get(recent.len().checked_sub(back + 1)?)?;
+            v.is_finite().then(|| sp.forward(*v) - self.at(i))
+        };
+        if alpha >= 1.0 {
+            return (0..reach).find_map(adjusted);
+        }
+        let mut level: Option<f64> = None;
+        for back in (0..reach.min(recent.len())).rev() {
+            if let Some(a) = adjusted(back) {
+                level = Some(level.map_or(a, |l| l + alpha * (a - l)));
             }
         }
-        None
+        level
+    }
+
+    /// The forecast `h` steps after fit index `t` from a [`Seasonal::level`] there.
+    pub(crate) fn forecast_at_level(&self, level: f64, t: usize, h: usize) -> f64 {
+        self.space.back(level + self.at(t + h))
+    }
+
+    /// Forecast `h` steps after fit index `t`, from `recent`, whose last element is the
+    /// value at fit index `t` (see [`Seasonal::level`]).
+    pub(crate) fn predict(&self, recent: &[f64], t: usize, h: usize) -> Option<f64> {
+        let level = self.level(recent, t, self.alpha)?;
+        Some(self.forecast_at_level(level, t, h))
     }
 }
 
@@ -213,6 +258,51 @@ mod tests {
             interpolate(&[f64::NAN, 1.0, f64::NAN, 3.0, f64::NAN]).unwrap()
                 == [1.0, 1.0, 2.0, 3.0, 3.0]
         );
+    }
+
+    #[test]
+    fn a_smoothed_anchor_averages_out_noise_that_the_newest_value_passes_on() {
+        // A daily pattern plus uniform noise in +-10 (a fixed pseudo-random sequence):
+        // anchoring on the newest value carries its noise into every forecast; a smoothed
+        // level averages it out.
+        let (day, week) = (24, 168);
+        let clean = |i: usize| 100.0 + 30.0 * (i as f64 / day as f64 * std::f64::consts::TAU).sin();
+        let mut state = 0x2545_f491_u64;
+        let y: Vec<f64> = (0..3 * week)
+            .map(|i| {
+                state = state
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1);
+                clean(i) + ((state >> 33) as f64 / (1u64 << 31) as f64 - 0.5) * 20.0
+            })
+            .collect();
+        let s = Seasonal::fit(&y, day, week).expect("fits");
+        let t = y.len() - 1;
+        let err = |alpha: f64| -> f64 {
+            (1..=6)
+                .map(|h| {
+                    (s.forecast_at_level(s.level(&y, t, alpha).unwrap(), t, h) - clean(t + h)).abs()
+                })
+                .sum::<f64>()
+                / 6.0
+        };
+        let (newest, smoothed) = (err(1.0), err(0.1));
+        assert!(
+            smoothed < 0.5 * newest,
+            "newest {newest}, smoothed {smoothed}"
+        );
+        // `predict` uses the configured weight; 1 is the newest observed value.
+        let smoothed = s.clone().with_alpha(0.1);
+        assert_eq!(
+            smoothed.predict(&y, t, 3).unwrap(),
+            s.forecast_at_level(s.level(&y, t, 0.1).unwrap(), t, 3)
+        );
+        assert_eq!(s.alpha(), 1.0);
+        // Missing values are skipped, and nothing observed in reach means no level.
+        let mut z = y.clone();
+        z[t - 1] = f64::NAN;
+        assert!(s.level(&z, t, 0.3).is_some());
+        assert!(s.level(&[f64::NAN; 40], t, 0.3).is_none());
     }
 
     /// Pull the numbers of one JSON array field out of the small fixture.
