@@ -1,4 +1,4 @@
-//! The process's only unsafe code: two libc calls that tune how the OS treats the server.
+//! The process's only unsafe code: libc calls that tune how the OS treats the server.
 //! Both are best effort and do nothing off glibc/Linux.
 
 /// Cap glibc's malloc arenas at two. By default every thread that allocates may get its own
@@ -18,19 +18,27 @@ pub(crate) fn limit_malloc_arenas() {
     }
 }
 
-/// Lower the calling thread's scheduling priority (nice +`by`), for the threads that refresh
-/// and refit models: when they compete with the threads answering the HPA for a core, the
-/// kernel then runs the request path first. Best effort: an error leaves the priority as is.
+/// Make the calling thread a background thread, for the threads that refresh and refit
+/// models: nice +`by`, then Linux's `SCHED_IDLE` policy, under which it runs only when no
+/// ordinary thread of the process's group wants the core. A thread answering the HPA then
+/// preempts model work at once instead of sharing the core with it by weight (nice alone
+/// still gives a nice-5 thread a third of a contended core). Refreshes starve only if the
+/// request path itself takes every core, and the staleness chain reports that
+/// (`tidecast_target_state`, readiness, logs). Best effort: an error leaves the thread as is.
 #[allow(unsafe_code)]
-pub(crate) fn lower_thread_priority(by: i32) {
+pub(crate) fn background_thread(by: i32) {
     #[cfg(target_os = "linux")]
     {
         // SAFETY: gettid has no preconditions; setpriority on our own thread id changes only
-        // that thread's nice value (Linux keeps nice values per thread).
+        // that thread's nice value (Linux keeps nice values per thread); sched_setscheduler
+        // with pid 0 changes only the calling thread's policy, and SCHED_IDLE takes priority
+        // 0, passed by a pointer to a live local.
         unsafe {
             let tid = libc::gettid();
             let now = libc::getpriority(libc::PRIO_PROCESS, tid as libc::id_t);
             libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, (now + by).min(19));
+            let param = libc::sched_param { sched_priority: 0 };
+            libc::sched_setscheduler(0, libc::SCHED_IDLE, &param);
         }
     }
     #[cfg(not(target_os = "linux"))]
@@ -47,16 +55,25 @@ mod tests {
         rest.split(' ').nth(16).unwrap().parse().unwrap()
     }
 
+    /// The calling thread's scheduling policy.
+    #[allow(unsafe_code)]
+    fn policy() -> i32 {
+        // SAFETY: no arguments to check; pid 0 is the calling thread.
+        unsafe { libc::sched_getscheduler(0) }
+    }
+
     #[test]
-    fn lowering_the_priority_changes_only_the_calling_thread() {
-        let before = nice();
-        let lowered = std::thread::spawn(move || {
-            super::lower_thread_priority(5);
-            nice()
+    fn a_background_thread_is_lowered_and_idle_class_and_only_it() {
+        let (before, policy_before) = (nice(), policy());
+        let (lowered, idle) = std::thread::spawn(move || {
+            super::background_thread(5);
+            (nice(), policy())
         })
         .join()
         .unwrap();
         assert_eq!(lowered, (before + 5).min(19));
+        assert_eq!(idle, libc::SCHED_IDLE);
         assert_eq!(nice(), before, "the test thread kept its priority");
+        assert_eq!(policy(), policy_before, "and its policy");
     }
 }

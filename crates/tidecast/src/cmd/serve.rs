@@ -74,7 +74,7 @@ pub(crate) fn serve(
     // Two runtimes, so model work never queues in front of a request: the serving runtime
     // only runs TLS, HTTP and the handlers (which read a snapshot); the model runtime runs
     // every refresh loop (history pulls, state updates, forecasts) and, in its blocking pool,
-    // the refits, on threads with a lower scheduling priority.
+    // the refits, on background threads (nice +5, SCHED_IDLE: see `sys::background_thread`).
     let rt = tokio::runtime::Builder::new_multi_thread()
         .thread_name("tidecast-serve")
         .max_blocking_threads(4)
@@ -87,7 +87,7 @@ pub(crate) fn serve(
         .thread_name("tidecast-model")
         .worker_threads(1)
         .max_blocking_threads(16)
-        .on_thread_start(|| crate::sys::lower_thread_priority(MODEL_NICE))
+        .on_thread_start(|| crate::sys::background_thread(MODEL_NICE))
         .enable_all()
         .build()
         .context("starting the model runtime")?;
