@@ -292,3 +292,72 @@ targets:
         "{logs:?}"
     );
 }
+
+/// A client that never finishes its request headers is disconnected after the configured
+/// `header_read_timeout`, and complete requests are still answered (no Prometheus needed: the
+/// listener and `/healthz` do not depend on it).
+#[test]
+fn a_connection_that_never_finishes_its_headers_is_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = dir.path().join("pki");
+    {
+        let (_d, _, _) = start(
+            &["demo", "--port", "0", "--dir", pki.to_str().unwrap()],
+            "tidecast demo: serving",
+        );
+    }
+    let (port, nothing) = (tidecast_testing::free_port(), tidecast_testing::free_port());
+    let cfg = dir.path().join("tidecast.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"listen: 127.0.0.1:{port}
+header_read_timeout: 1s
+tls: {{cert_file: pki/tls.crt, key_file: pki/tls.key}}
+prometheus: {{url: "http://127.0.0.1:{nothing}"}}
+targets:
+  - {{name: a, metric: m, query: 'sum(up)'}}
+"#
+        ),
+    )
+    .unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_tidecast"))
+        .args(["serve", "--config", cfg.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _proc = Proc(child);
+    let ca = pki.join("ca.crt");
+    let healthz = format!(
+        "curl -sS --max-time 5 --cacert {} https://127.0.0.1:{port}/healthz",
+        ca.display()
+    );
+    let t0 = Instant::now();
+    while !sh(&healthz).0 {
+        assert!(t0.elapsed() < Duration::from_secs(30), "no listener");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Half a request, then the client stays connected for 8 s (s_client -quiet ignores its
+    // stdin's end): it ends early only if the server closes the connection; `timeout` (exit
+    // 124) would mean it never did.
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "(printf 'GET /healthz HTTP/1.1\\r\\nHost: x\\r\\n'; sleep 8) | timeout 20 openssl s_client -quiet -connect 127.0.0.1:{port} -CAfile {}; echo \"exit $?\"",
+            ca.display()
+        ))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !stdout.contains("exit 124"),
+        "the server kept the half-sent request open: {stdout}"
+    );
+    assert!(
+        !stdout.contains("ok"),
+        "no answer to half a request: {stdout}"
+    );
+    let (ok, body, err) = sh(&healthz);
+    assert!(ok && body == "ok", "{body}{err}");
+}

@@ -15,6 +15,8 @@ use tidecast_server::{Mode, Staleness};
 struct RawConfig {
     #[serde(default = "default_listen")]
     listen: String,
+    /// How long a client may take to send a request's headers.
+    header_read_timeout: Option<String>,
     tls: RawTls,
     prometheus: Option<RawPrometheus>,
     #[serde(default)]
@@ -97,6 +99,8 @@ impl RawTarget {
 #[derive(Debug, Clone)]
 pub(crate) struct Config {
     pub(crate) listen: std::net::SocketAddr,
+    /// How long a connection may take to send a request's headers before it is closed.
+    pub(crate) header_read_timeout: std::time::Duration,
     pub(crate) tls: Tls,
     pub(crate) prometheus: Option<PrometheusConfig>,
     pub(crate) targets: Vec<Target>,
@@ -277,8 +281,17 @@ impl Config {
                 staleness,
             });
         }
+        let header_read_timeout = dur(
+            "header_read_timeout",
+            raw.header_read_timeout.as_deref(),
+            "10s",
+        )?;
+        if header_read_timeout <= 0 {
+            return Err(err("header_read_timeout", "must be positive"));
+        }
         Ok(Config {
             listen,
+            header_read_timeout: std::time::Duration::from_secs(header_read_timeout as u64),
             tls: Tls {
                 cert_file: rel(&raw.tls.cert_file),
                 key_file: rel(&raw.tls.key_file),
@@ -353,6 +366,7 @@ targets:
         assert_eq!(c.targets[1].mode, Mode::Observe);
         assert_eq!(c.targets[0].step, 60);
         assert_eq!(c.tls.cert_file, Path::new("/etc/tidecast/tls.crt"));
+        assert_eq!(c.header_read_timeout, std::time::Duration::from_secs(10));
     }
 
     #[test]
@@ -382,6 +396,14 @@ targets:
             (
                 GOOD.replace("http://prometheus:9090", "prometheus:9090"),
                 "prometheus.url",
+            ),
+            (
+                GOOD.replace("listen:", "header_read_timeout: 0s\nlisten:"),
+                "header_read_timeout",
+            ),
+            (
+                GOOD.replace("listen:", "header_read_timeout: soon\nlisten:"),
+                "header_read_timeout",
             ),
         ] {
             let e = Config::parse(&bad, Path::new(".")).unwrap_err().to_string();

@@ -101,6 +101,7 @@ pub(crate) fn serve(
         let _in_models = models.enter();
         spawn_all(runtimes, store.clone(), clock.clone(), speed)
     };
+    let header_read_timeout = cfg.header_read_timeout;
     let served = rt.block_on(async move {
         let app = router(AppState::new(
             store.clone(),
@@ -121,14 +122,28 @@ pub(crate) fn serve(
                 on_listening(addr, s);
             }
         });
-        axum_server::bind_rustls(
+        let mut server = axum_server::bind_rustls(
             listen,
             axum_server::tls_rustls::RustlsConfig::from_config(tls),
         )
-        .handle(handle)
-        .serve(app.into_make_service())
-        .await
-        .with_context(|| format!("serving on {listen}"))
+        .handle(handle);
+        // A connection that does not finish its headers in time is closed (axum-server turns
+        // hyper's default off), so slow or stuck clients cannot pile up connections. HTTP/2
+        // connections (the aggregator may use one for every request) are pinged when idle,
+        // so a peer that vanished without closing is noticed.
+        server
+            .http_builder()
+            .http1()
+            .header_read_timeout(header_read_timeout);
+        server
+            .http_builder()
+            .http2()
+            .keep_alive_interval(Some(Duration::from_secs(30)))
+            .keep_alive_timeout(Duration::from_secs(20));
+        server
+            .serve(app.into_make_service())
+            .await
+            .with_context(|| format!("serving on {listen}"))
     });
     // In-flight refits are abandoned, not awaited: nothing they produce outlives the process.
     models.shutdown_background();
