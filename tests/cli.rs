@@ -273,49 +273,37 @@ fn too_little_history_and_bad_flags_are_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("short.csv");
     std::fs::write(&f, "timestamp,value\n0,1\n60,2\n120,3\n").unwrap();
-    let out = tidecast(&[
-        "forecast",
-        "--history",
-        f.to_str().unwrap(),
-        "--horizon",
-        "1h",
-    ]);
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("short.csv") && err.contains("at least one day"),
-        "{err}"
-    );
-
-    let out = tidecast(&[
-        "forecast",
-        "--history",
-        f.to_str().unwrap(),
-        "--horizon",
-        "1fortnight",
-    ]);
-    assert_eq!(out.status.code(), Some(64));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--horizon"));
-
-    let out = tidecast(&[
-        "forecast",
-        "--history",
-        f.to_str().unwrap(),
-        "--horizon",
-        "1h",
-        "--timezone",
-        "Mars/Base",
-    ]);
-    assert_eq!(out.status.code(), Some(64));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("Mars/Base"));
-
-    let out = tidecast(&[
-        "forecast",
-        "--history",
-        "/no/such/file.csv",
-        "--horizon",
-        "1h",
-    ]);
-    assert_eq!(out.status.code(), Some(65));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("/no/such/file.csv"));
+    let short = f.to_str().unwrap();
+    // (extra arguments after `forecast --history FILE`, exit code, what stderr must name)
+    let cases: [(&str, &[&str], i32, &[&str]); 4] = [
+        (
+            short,
+            &["--horizon", "1h"],
+            1,
+            &["short.csv", "at least one day"],
+        ),
+        (short, &["--horizon", "1fortnight"], 64, &["--horizon"]),
+        (
+            short,
+            &["--horizon", "1h", "--timezone", "Mars/Base"],
+            64,
+            &["Mars/Base"],
+        ),
+        (
+            "/no/such/file.csv",
+            &["--horizon", "1h"],
+            65,
+            &["/no/such/file.csv"],
+        ),
+    ];
+    for (history, extra, code, named) in cases {
+        let mut args = vec!["forecast", "--history", history];
+        args.extend_from_slice(extra);
+        let out = tidecast(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {err}");
+        for n in named {
+            assert!(err.contains(n), "{args:?}: stderr should name {n:?}: {err}");
+        }
+    }
 }
