@@ -6,6 +6,7 @@
 # service, runs every refresh loop in real time, and serves from memory.
 # Usage: scripts/bench-serve.sh [TARGETS] [RATE_PER_SECOND] [SECONDS] [CONNECTIONS]
 # Env: ROUNDS=N alternates N rounds of the metric GET, /healthz and (if installed) nginx.
+# Env: OHA_ARGS adds generator options, e.g. "--worker-threads 1".
 # Env: SERVER_CPUS / CLIENT_CPUS (taskset lists, e.g. 0 and 1) pin the server and the load
 # generator to separate cores; unset, both share every core.
 set -euo pipefail
@@ -66,7 +67,7 @@ NGINX
 fi
 ticks() { awk '{print $14 + $15}' /proc/$pid/stat; }  # the process's CPU, exited threads included
 load() { # URL OUT: one run of the fixed-rate load
-  "${pin_client[@]}" oha --no-tui -z "${secs}s" -c "$conns" -q "$rate" --latency-correction \
+  "${pin_client[@]}" oha --no-tui -z "${secs}s" -c "$conns" -q "$rate" --latency-correction ${OHA_ARGS:-} \
     --cacert "$dir/ca.crt" -H 'Accept: application/json' "$1" > "$2"
 }
 pct() { grep -E "$1% in" "$2" | awk '{printf "%.2f", $3}'; }
