@@ -108,3 +108,11 @@ for le, n in rows:
         print(f"  <= {float(le) * 1e6:>6.0f} us: {100 * n / total:6.2f} %")
 print(f"  requests: {total:.0f}")'
 echo "server RSS after the runs: $(rss VmRSS) MiB (peak $(rss VmHWM) MiB)"
+# New connections: TLS handshake and first request, 50 fresh curl connections each (means).
+fresh() { # URL
+  for _ in $(seq 50); do
+    curl -s -o /dev/null --cacert "$dir/ca.crt" -w '%{time_connect} %{time_appconnect} %{time_total}\n' "$1"
+  done | awk '{h += $2 - $1; r += $3 - $2} END {printf "TLS handshake %.2f ms, first request %.2f ms", 1000 * h / NR, 1000 * r / NR}'
+}
+echo "new connections, tidecast metric GET: $(fresh "$url$path")"
+if [[ -n $ngx_url ]]; then echo "new connections, nginx:              $(fresh "$ngx_url")"; fi

@@ -122,11 +122,21 @@ pub(crate) fn serve(
                 on_listening(addr, s);
             }
         });
-        let mut server = axum_server::bind_rustls(
-            listen,
+        // TCP_NODELAY: without it (axum-server's default) Nagle's algorithm holds a response
+        // written behind a still unacknowledged segment (the TLS session tickets after a
+        // handshake, for one) until the client's delayed ACK: the first request on a new
+        // connection took ~14 ms instead of ~0.3 ms. Keepalive probes find peers that vanished.
+        use axum_server::accept::{TcpConfigAcceptor, TcpKeepaliveConfig, TcpSocketConfig};
+        let tcp = TcpSocketConfig::new().nodelay(true).keepalive(
+            TcpKeepaliveConfig::new()
+                .time(Duration::from_secs(60))
+                .interval(Duration::from_secs(10)),
+        );
+        let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(
             axum_server::tls_rustls::RustlsConfig::from_config(tls),
         )
-        .handle(handle);
+        .acceptor(TcpConfigAcceptor::new(tcp));
+        let mut server = axum_server::bind(listen).acceptor(acceptor).handle(handle);
         // A connection that does not finish its headers in time is closed (axum-server turns
         // hyper's default off), so slow or stuck clients cannot pile up connections. HTTP/2
         // connections (the aggregator may use one for every request) are pinged when idle,
