@@ -122,20 +122,10 @@ pub(crate) fn serve(
                 on_listening(addr, s);
             }
         });
-        // TCP_NODELAY: without it (axum-server's default) Nagle's algorithm holds a response
-        // written behind a still unacknowledged segment (the TLS session tickets after a
-        // handshake, for one) until the client's delayed ACK: the first request on a new
-        // connection took ~14 ms instead of ~0.3 ms. Keepalive probes find peers that vanished.
-        use axum_server::accept::{TcpConfigAcceptor, TcpKeepaliveConfig, TcpSocketConfig};
-        let tcp = TcpSocketConfig::new().nodelay(true).keepalive(
-            TcpKeepaliveConfig::new()
-                .time(Duration::from_secs(60))
-                .interval(Duration::from_secs(10)),
-        );
         let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(
             axum_server::tls_rustls::RustlsConfig::from_config(tls),
         )
-        .acceptor(TcpConfigAcceptor::new(tcp));
+        .acceptor(tcp_acceptor());
         let mut server = axum_server::bind(listen).acceptor(acceptor).handle(handle);
         // A connection that does not finish its headers in time is closed (axum-server turns
         // hyper's default off), so slow or stuck clients cannot pile up connections. HTTP/2
@@ -158,6 +148,22 @@ pub(crate) fn serve(
     // In-flight refits are abandoned, not awaited: nothing they produce outlives the process.
     models.shutdown_background();
     served
+}
+
+/// Socket options for accepted connections. TCP_NODELAY: without it (axum-server's default)
+/// Nagle's algorithm holds a response written behind a still unacknowledged segment (the TLS
+/// session tickets after a handshake, or an earlier HTTP/2 stream's frames) until the
+/// client's delayed ACK: the first request on a new connection took ~14 ms instead of
+/// ~0.9 ms. Keepalive probes find peers that vanished without closing.
+fn tcp_acceptor() -> axum_server::accept::TcpConfigAcceptor {
+    use axum_server::accept::{TcpConfigAcceptor, TcpKeepaliveConfig, TcpSocketConfig};
+    TcpConfigAcceptor::new(
+        TcpSocketConfig::new().nodelay(true).keepalive(
+            TcpKeepaliveConfig::new()
+                .time(Duration::from_secs(60))
+                .interval(Duration::from_secs(10)),
+        ),
+    )
 }
 
 /// How much lower the model threads' priority is (nice increment).
@@ -187,5 +193,25 @@ async fn shutdown_signal(stop_after: Option<Duration>) {
         _ = tokio::signal::ctrl_c() => {},
         _ = term => {},
         _ = timer => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum_server::accept::Accept;
+
+    #[tokio::test]
+    async fn accepted_connections_get_nodelay() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = tokio::net::TcpStream::connect(listener.local_addr().unwrap());
+        let (client, accepted) = tokio::join!(client, listener.accept());
+        let _client = client.unwrap();
+        let (stream, _) = accepted.unwrap();
+        assert!(
+            !stream.nodelay().unwrap(),
+            "the kernel's default is Nagle on"
+        );
+        let (stream, ()) = super::tcp_acceptor().accept(stream, ()).await.unwrap();
+        assert!(stream.nodelay().unwrap());
     }
 }
