@@ -40,19 +40,73 @@ fn the_kustomization_renders_every_object() {
     );
 }
 
+/// A copy of the example config in a temporary directory, with the serving certificate and
+/// key paths pointed at `cert` and `key` (inside the cluster they come from a Secret).
+fn example_config(dir: &Path, cert: &str, key: &str) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(deploy().join("tidecast.yaml"))
+        .unwrap()
+        .replace("/etc/tidecast/tls/tls.crt", cert)
+        .replace("/etc/tidecast/tls/tls.key", key);
+    std::fs::write(dir.join("tidecast.yaml"), text).unwrap();
+    std::fs::copy(deploy().join("holidays.csv"), dir.join("holidays.csv")).unwrap();
+    dir.join("tidecast.yaml")
+}
+
+fn check(config: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_tidecast"))
+        .args(["serve", "--check", "--config"])
+        .arg(config)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn the_example_config_validates() {
-    let out = Command::new(env!("CARGO_BIN_EXE_tidecast"))
-        .args(["serve", "--check", "--config"])
-        .arg(deploy().join("tidecast.yaml"))
+    let dir = tempfile::tempdir().unwrap();
+    // A throwaway serving certificate, as the cluster's Secret would hold.
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "tls.key",
+            "-out",
+            "tls.crt",
+            "-subj",
+            "/CN=tidecast.tidecast.svc",
+            "-days",
+            "1",
+        ])
+        .current_dir(dir.path())
         .output()
-        .unwrap();
+        .expect("the openssl CLI is installed");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let out = check(&example_config(dir.path(), "tls.crt", "tls.key"));
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("ok, 3 targets"));
+}
+
+#[test]
+fn check_reads_the_serving_certificate_too() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("tls.crt"), "not a certificate\n").unwrap();
+    let out = check(&example_config(dir.path(), "tls.crt", "missing.key"));
+    assert_eq!(out.status.code(), Some(64));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("tls:") && err.contains("tls.crt"), "{err}");
 }
 
 #[test]

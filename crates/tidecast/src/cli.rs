@@ -79,7 +79,8 @@ pub(crate) struct ServeArgs {
     /// Log format.
     #[arg(long, value_enum, default_value = "text")]
     pub(crate) log_format: LogFormat,
-    /// Validate the configuration and exit.
+    /// Validate the configuration and every file it names (holidays, tokens, CA bundles, the
+    /// serving certificate and key), then exit; nothing is contacted.
     #[arg(long)]
     pub(crate) check: bool,
 }

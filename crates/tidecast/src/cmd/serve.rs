@@ -8,15 +8,9 @@ use tidecast_server::{AppState, Clock, MetricStore, SystemClock, router};
 
 pub(crate) fn run(args: &ServeArgs) -> Result<()> {
     let cfg = Config::load(&args.config)?;
-    if args.check {
-        println!(
-            "{}: ok, {} targets",
-            args.config.display(),
-            cfg.targets.len()
-        );
-        return Ok(());
+    if !args.check {
+        crate::logging::init(matches!(args.log_format, LogFormat::Json));
     }
-    crate::logging::init(matches!(args.log_format, LogFormat::Json));
     let prom = cfg.prometheus.as_ref().ok_or_else(|| {
         crate::history::usage("prometheus: required for serve (url of the Prometheus HTTP API)")
     })?;
@@ -43,6 +37,17 @@ pub(crate) fn run(args: &ServeArgs) -> Result<()> {
         cfg.tls.client_ca_file.as_deref(),
     )
     .map_err(|e| crate::history::usage(format!("tls: {e:#}")))?;
+    if args.check {
+        // Everything a start would read is read: the file, holidays, tokens, CA bundles and
+        // the serving certificate and key (parsed and matched); nothing is contacted.
+        let n = cfg.targets.len();
+        println!(
+            "{}: ok, {n} target{}",
+            args.config.display(),
+            if n == 1 { "" } else { "s" }
+        );
+        return Ok(());
+    }
     let runtimes: Vec<TargetRuntime> = cfg
         .targets
         .iter()
