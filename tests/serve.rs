@@ -293,30 +293,32 @@ targets:
     );
 }
 
-/// A client that never finishes its request headers is disconnected after the configured
-/// `header_read_timeout`, and complete requests are still answered (no Prometheus needed: the
-/// listener and `/healthz` do not depend on it).
-#[test]
-fn a_connection_that_never_finishes_its_headers_is_closed() {
-    let dir = tempfile::tempdir().unwrap();
-    let pki = dir.path().join("pki");
-    {
-        let (_d, _, _) = start(
-            &["demo", "--port", "0", "--dir", pki.to_str().unwrap()],
-            "tidecast demo: serving",
-        );
-    }
+/// Demo certificates (CA, server, client) generated into `dir` by a short-lived demo.
+fn demo_pki(dir: &std::path::Path) {
+    let (_d, _, _) = start(
+        &["demo", "--port", "0", "--dir", dir.to_str().unwrap()],
+        "tidecast demo: serving",
+    );
+}
+
+/// `tidecast serve` with one target whose Prometheus is unreachable (the listener, TLS and
+/// `/healthz` do not depend on it), the certificate `dir/tls.crt` and key `dir/tls.key`, and
+/// `extra` top-level YAML; returns once `/healthz` answers over TLS with `ca`.
+fn serve_without_prometheus(
+    dir: &std::path::Path,
+    extra: &str,
+    ca: &std::path::Path,
+) -> (Proc, u16) {
     let (port, nothing) = (tidecast_testing::free_port(), tidecast_testing::free_port());
-    let cfg = dir.path().join("tidecast.yaml");
+    let cfg = dir.join("tidecast.yaml");
     std::fs::write(
         &cfg,
         format!(
             r#"listen: 127.0.0.1:{port}
-header_read_timeout: 1s
-tls: {{cert_file: pki/tls.crt, key_file: pki/tls.key}}
 prometheus: {{url: "http://127.0.0.1:{nothing}"}}
 targets:
   - {{name: a, metric: m, query: 'sum(up)'}}
+{extra}
 "#
         ),
     )
@@ -327,17 +329,37 @@ targets:
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let _proc = Proc(child);
-    let ca = pki.join("ca.crt");
-    let healthz = format!(
-        "curl -sS --max-time 5 --cacert {} https://127.0.0.1:{port}/healthz",
-        ca.display()
-    );
+    let proc = Proc(child);
     let t0 = Instant::now();
-    while !sh(&healthz).0 {
+    while !healthz(port, ca) {
         assert!(t0.elapsed() < Duration::from_secs(30), "no listener");
         std::thread::sleep(Duration::from_millis(200));
     }
+    (proc, port)
+}
+
+/// Whether `/healthz` answers `ok` over TLS to a client that trusts only `ca`.
+fn healthz(port: u16, ca: &std::path::Path) -> bool {
+    let (ok, body, _) = sh(&format!(
+        "curl -sS --max-time 5 --cacert {} https://127.0.0.1:{port}/healthz",
+        ca.display()
+    ));
+    ok && body == "ok"
+}
+
+/// A client that never finishes its request headers is disconnected after the configured
+/// `header_read_timeout`, and complete requests are still answered.
+#[test]
+fn a_connection_that_never_finishes_its_headers_is_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = dir.path().join("pki");
+    demo_pki(&pki);
+    let ca = pki.join("ca.crt");
+    let (_proc, port) = serve_without_prometheus(
+        dir.path(),
+        "header_read_timeout: 1s\ntls: {cert_file: pki/tls.crt, key_file: pki/tls.key}",
+        &ca,
+    );
     // Half a request, then the client stays connected for 8 s (s_client -quiet ignores its
     // stdin's end): it ends early only if the server closes the connection; `timeout` (exit
     // 124) would mean it never did.
@@ -358,6 +380,48 @@ targets:
         !stdout.contains("ok"),
         "no answer to half a request: {stdout}"
     );
-    let (ok, body, err) = sh(&healthz);
-    assert!(ok && body == "ok", "{body}{err}");
+    assert!(healthz(port, &ca));
+}
+
+/// A renewed serving certificate (cert-manager rewriting the Secret's files) is picked up
+/// without a restart; files that do not load leave the current certificate serving.
+#[test]
+fn a_renewed_certificate_is_served_without_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (old, new) = (dir.path().join("old"), dir.path().join("new"));
+    demo_pki(&old);
+    demo_pki(&new);
+    let install = |from: &std::path::Path| {
+        // As the kubelet does: each file replaced whole (written aside, then renamed).
+        for f in ["tls.key", "tls.crt"] {
+            let tmp = dir.path().join(format!(".{f}.tmp"));
+            std::fs::copy(from.join(f), &tmp).unwrap();
+            std::fs::rename(&tmp, dir.path().join(f)).unwrap();
+        }
+    };
+    install(&old);
+    let (old_ca, new_ca) = (old.join("ca.crt"), new.join("ca.crt"));
+    let (_proc, port) = serve_without_prometheus(
+        dir.path(),
+        "tls: {cert_file: tls.crt, key_file: tls.key, reload_interval: 1s}",
+        &old_ca,
+    );
+    assert!(!healthz(port, &new_ca), "not yet the new certificate");
+    install(&new);
+    let t0 = Instant::now();
+    while !healthz(port, &new_ca) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "the renewed certificate was not picked up"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert!(!healthz(port, &old_ca), "the old certificate is gone");
+    // A broken renewal: the current certificate keeps serving through several checks.
+    std::fs::write(dir.path().join("tls.crt"), "not a certificate\n").unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        healthz(port, &new_ca),
+        "a broken file must not take TLS down"
+    );
 }

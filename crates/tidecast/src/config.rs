@@ -34,6 +34,7 @@ struct RawTls {
     cert_file: PathBuf,
     key_file: PathBuf,
     client_ca_file: Option<PathBuf>,
+    reload_interval: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -111,6 +112,8 @@ pub(crate) struct Tls {
     pub(crate) cert_file: PathBuf,
     pub(crate) key_file: PathBuf,
     pub(crate) client_ca_file: Option<PathBuf>,
+    /// How often the files are checked for a new certificate (rotation by cert-manager).
+    pub(crate) reload_interval: std::time::Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -289,6 +292,14 @@ impl Config {
         if header_read_timeout <= 0 {
             return Err(err("header_read_timeout", "must be positive"));
         }
+        let reload_interval = dur(
+            "tls.reload_interval",
+            raw.tls.reload_interval.as_deref(),
+            "1m",
+        )?;
+        if reload_interval <= 0 {
+            return Err(err("tls.reload_interval", "must be positive"));
+        }
         Ok(Config {
             listen,
             header_read_timeout: std::time::Duration::from_secs(header_read_timeout as u64),
@@ -296,6 +307,7 @@ impl Config {
                 cert_file: rel(&raw.tls.cert_file),
                 key_file: rel(&raw.tls.key_file),
                 client_ca_file: raw.tls.client_ca_file.as_deref().map(rel),
+                reload_interval: std::time::Duration::from_secs(reload_interval as u64),
             },
             prometheus,
             targets,
@@ -367,6 +379,7 @@ targets:
         assert_eq!(c.targets[0].step, 60);
         assert_eq!(c.tls.cert_file, Path::new("/etc/tidecast/tls.crt"));
         assert_eq!(c.header_read_timeout, std::time::Duration::from_secs(10));
+        assert_eq!(c.tls.reload_interval, std::time::Duration::from_secs(60));
     }
 
     #[test]
@@ -400,6 +413,13 @@ targets:
             (
                 GOOD.replace("listen:", "header_read_timeout: 0s\nlisten:"),
                 "header_read_timeout",
+            ),
+            (
+                GOOD.replace(
+                    "key_file: tls.key}",
+                    "key_file: tls.key, reload_interval: 0s}",
+                ),
+                "tls.reload_interval",
             ),
             (
                 GOOD.replace("listen:", "header_read_timeout: soon\nlisten:"),
