@@ -296,31 +296,43 @@ async fn readyz(State(state): State<AppState>) -> Response {
     let reg = state.store.registry();
     let now = state.clock.now() as i64;
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut warming = 0;
     for i in 0..reg.len() {
-        *counts
-            .entry(reg.get(i).freshness(now).as_str())
-            .or_default() += 1;
+        let v = reg.get(i);
+        *counts.entry(v.freshness(now).as_str()).or_default() += 1;
+        if v.refresh_ok + v.refresh_failed == 0 {
+            warming += 1;
+        }
     }
     let servable = counts
         .iter()
         .filter(|(k, _)| matches!(**k, "fresh" | "last_good" | "model_only"))
         .map(|(_, n)| n)
         .sum::<usize>();
-    let summary: Vec<String> = counts
+    let mut summary: Vec<String> = counts
         .iter()
         .map(|(k, n)| format!("[+] {k}: {n} targets"))
         .collect();
-    // Ready once any target can be served; until then the pod stays out of the endpoints,
-    // so the APIService reports MissingEndpoints instead of serving errors.
-    let code = if servable > 0 {
+    summary.push(format!(
+        "[{}] first refresh pending: {warming} targets",
+        if warming == 0 { "+" } else { "-" }
+    ));
+    // Ready once every target has had its first refresh (history pulled and fitted, or
+    // failed) and at least one can be served. During a rolling update the old replica keeps
+    // answering until then: a new one that turned ready early would answer 503 for every
+    // target still fitting. With nothing servable the pod stays out of the endpoints, so the
+    // APIService reports MissingEndpoints instead of serving errors.
+    let verdict = if warming > 0 {
+        format!("not ready: {warming} targets have not had their first refresh")
+    } else if servable == 0 {
+        "not ready: no target can be served".to_string()
+    } else {
+        "ok".to_string()
+    };
+    let code = if verdict == "ok" {
         StatusCode::OK
     } else {
         StatusCode::INTERNAL_SERVER_ERROR
-    };
-    let verdict = if servable > 0 {
-        "ok"
-    } else {
-        "not ready: no target can be served yet"
     };
     (
         code,

@@ -279,6 +279,25 @@ async fn other_paths_health_version_openapi_and_metrics() {
         StatusCode::INTERNAL_SERVER_ERROR,
         "not ready with nothing to serve: {body}"
     );
+    // One target still waiting for its first refresh keeps the replica out of the
+    // endpoints, though the others could be served.
+    let mut warming = target("new", "lb_connections_predicted", "new", 1.0, 1.0, 30);
+    (warming.refresh_ok, warming.refresh_failed) = (0, 0);
+    let mut targets = vec![target("tv", "m", "tv", 1.0, 1.0, 30), warming];
+    let (code, _, body) = get(app(targets.clone()), "/readyz", None).await;
+    assert_eq!(code, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
+    assert!(
+        body.contains("1 targets have not had their first refresh"),
+        "{body}"
+    );
+    // A first refresh that failed counts as done.
+    targets[1].refresh_failed = 1;
+    let (code, _, body) = get(app(targets), "/readyz", None).await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    assert!(
+        body.contains("[+] first refresh pending: 0 targets"),
+        "{body}"
+    );
     let (_, _, body) = get(default_app(), "/version", None).await;
     assert_eq!(json(&body)["gitVersion"], "v0.1.0");
 
