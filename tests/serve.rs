@@ -425,3 +425,47 @@ fn a_renewed_certificate_is_served_without_a_restart() {
         "a broken file must not take TLS down"
     );
 }
+
+/// On SIGTERM the server first fails readiness while still answering (the endpoints drop it
+/// before its listener closes), then exits.
+#[test]
+fn sigterm_drains_before_the_listener_closes() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = dir.path().join("pki");
+    demo_pki(&pki);
+    let ca = pki.join("ca.crt");
+    let (mut proc, port) = serve_without_prometheus(
+        dir.path(),
+        "shutdown_delay: 3s\ntls: {cert_file: pki/tls.crt, key_file: pki/tls.key}",
+        &ca,
+    );
+    let readyz = || {
+        sh(&format!(
+            "curl -sS --max-time 5 --cacert {} https://127.0.0.1:{port}/readyz",
+            ca.display()
+        ))
+        .1
+    };
+    assert!(!readyz().contains("shutting down"));
+    let (ok, _, err) = sh(&format!("kill -TERM {}", proc.0.id()));
+    assert!(ok, "{err}");
+    let t0 = Instant::now();
+    while !readyz().contains("shutting down") {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "readiness never failed"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(healthz(port, &ca), "still answering while draining");
+    let t0 = Instant::now();
+    loop {
+        if let Some(status) = proc.0.try_wait().unwrap() {
+            assert!(status.success(), "{status}");
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(30), "did not exit");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!healthz(port, &ca), "the listener is closed");
+}

@@ -63,6 +63,9 @@ pub struct AppState {
     pub telemetry: Arc<Telemetry>,
     /// Version reported by /version.
     pub version: &'static str,
+    /// Set when the process is asked to stop: `/readyz` then fails while requests are still
+    /// answered, so the endpoints drop the replica before its listener closes.
+    pub draining: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl AppState {
@@ -74,6 +77,7 @@ impl AppState {
             clock,
             telemetry,
             version,
+            draining: Arc::default(),
         }
     }
 }

@@ -322,7 +322,9 @@ async fn readyz(State(state): State<AppState>) -> Response {
     // answering until then: a new one that turned ready early would answer 503 for every
     // target still fitting. With nothing servable the pod stays out of the endpoints, so the
     // APIService reports MissingEndpoints instead of serving errors.
-    let verdict = if warming > 0 {
+    let verdict = if state.draining.load(std::sync::atomic::Ordering::Relaxed) {
+        "not ready: shutting down".to_string()
+    } else if warming > 0 {
         format!("not ready: {warming} targets have not had their first refresh")
     } else if servable == 0 {
         "not ready: no target can be served".to_string()

@@ -298,6 +298,23 @@ async fn other_paths_health_version_openapi_and_metrics() {
         body.contains("[+] first refresh pending: 0 targets"),
         "{body}"
     );
+    // Draining (the process was asked to stop): not ready, still answering.
+    let state = AppState::new(
+        Arc::new(MetricStore::new(vec![target(
+            "tv", "m", "tv", 1.0, 1.0, 30,
+        )])),
+        Arc::new(Fixed(NOW as f64)),
+        "0.1.0",
+    );
+    state
+        .draining
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    let draining = router(state);
+    let (code, _, body) = get(draining.clone(), "/readyz", None).await;
+    assert_eq!(code, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
+    assert!(body.contains("shutting down"), "{body}");
+    let (code, _, _) = get(draining, &format!("{BASE}/namespaces/default/m"), None).await;
+    assert_eq!(code, StatusCode::OK);
     let (_, _, body) = get(default_app(), "/version", None).await;
     assert_eq!(json(&body)["gitVersion"], "v0.1.0");
 

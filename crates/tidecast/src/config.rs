@@ -17,6 +17,8 @@ struct RawConfig {
     listen: String,
     /// How long a client may take to send a request's headers.
     header_read_timeout: Option<String>,
+    /// How long readiness fails before the listener closes on SIGTERM.
+    shutdown_delay: Option<String>,
     tls: RawTls,
     prometheus: Option<RawPrometheus>,
     #[serde(default)]
@@ -102,6 +104,8 @@ pub(crate) struct Config {
     pub(crate) listen: std::net::SocketAddr,
     /// How long a connection may take to send a request's headers before it is closed.
     pub(crate) header_read_timeout: std::time::Duration,
+    /// On SIGTERM, how long `/readyz` fails while requests are still answered.
+    pub(crate) shutdown_delay: std::time::Duration,
     pub(crate) tls: Tls,
     pub(crate) prometheus: Option<PrometheusConfig>,
     pub(crate) targets: Vec<Target>,
@@ -292,6 +296,11 @@ impl Config {
         if header_read_timeout <= 0 {
             return Err(err("header_read_timeout", "must be positive"));
         }
+        // 0 turns the drain off (durations are otherwise positive).
+        let shutdown_delay = match raw.shutdown_delay.as_deref().map(str::trim) {
+            Some("0" | "0s") => 0,
+            other => dur("shutdown_delay", other, "5s")?,
+        };
         let reload_interval = dur(
             "tls.reload_interval",
             raw.tls.reload_interval.as_deref(),
@@ -303,6 +312,7 @@ impl Config {
         Ok(Config {
             listen,
             header_read_timeout: std::time::Duration::from_secs(header_read_timeout as u64),
+            shutdown_delay: std::time::Duration::from_secs(shutdown_delay as u64),
             tls: Tls {
                 cert_file: rel(&raw.tls.cert_file),
                 key_file: rel(&raw.tls.key_file),
@@ -380,6 +390,13 @@ targets:
         assert_eq!(c.tls.cert_file, Path::new("/etc/tidecast/tls.crt"));
         assert_eq!(c.header_read_timeout, std::time::Duration::from_secs(10));
         assert_eq!(c.tls.reload_interval, std::time::Duration::from_secs(60));
+        assert_eq!(c.shutdown_delay, std::time::Duration::from_secs(5));
+        let off = Config::parse(
+            &GOOD.replace("listen:", "shutdown_delay: 0s\nlisten:"),
+            Path::new("."),
+        )
+        .unwrap();
+        assert!(off.shutdown_delay.is_zero());
     }
 
     #[test]
@@ -424,6 +441,10 @@ targets:
             (
                 GOOD.replace("listen:", "header_read_timeout: soon\nlisten:"),
                 "header_read_timeout",
+            ),
+            (
+                GOOD.replace("listen:", "shutdown_delay: -5s\nlisten:"),
+                "shutdown_delay",
             ),
         ] {
             let e = Config::parse(&bad, Path::new(".")).unwrap_err().to_string();

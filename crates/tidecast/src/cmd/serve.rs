@@ -108,17 +108,29 @@ pub(crate) fn serve(
         spawn_all(runtimes, store.clone(), clock.clone(), speed)
     };
     let header_read_timeout = cfg.header_read_timeout;
+    let shutdown_delay = cfg.shutdown_delay;
     let tls_files = cfg.tls.clone();
     let served = rt.block_on(async move {
-        let app = router(AppState::new(
-            store.clone(),
-            clock.clone(),
-            env!("CARGO_PKG_VERSION"),
-        ));
+        let state = AppState::new(store.clone(), clock.clone(), env!("CARGO_PKG_VERSION"));
+        let draining = state.draining.clone();
+        let app = router(state);
         let handle = axum_server::Handle::new();
         let h = handle.clone();
         tokio::spawn(async move {
-            shutdown_signal(stop_after).await;
+            // On SIGTERM/SIGINT: fail readiness first and keep answering for the drain delay,
+            // so the endpoints drop this replica before its listener closes (the aggregator
+            // would otherwise send requests to a closed port); a second signal cuts it short.
+            if shutdown_signal(stop_after).await && !shutdown_delay.is_zero() {
+                draining.store(true, std::sync::atomic::Ordering::Relaxed);
+                tracing::info!(
+                    delay_s = shutdown_delay.as_secs_f64(),
+                    "draining: /readyz fails, requests are still answered"
+                );
+                tokio::select! {
+                    _ = tokio::time::sleep(shutdown_delay) => {},
+                    _ = shutdown_signal(None) => {},
+                }
+            }
             tracing::info!("shutting down");
             h.graceful_shutdown(Some(Duration::from_secs(10)));
         });
@@ -225,7 +237,8 @@ fn tcp_acceptor() -> axum_server::accept::TcpConfigAcceptor {
 /// How much lower the model threads' priority is (nice increment).
 const MODEL_NICE: i32 = 5;
 
-async fn shutdown_signal(stop_after: Option<Duration>) {
+/// Wait for SIGTERM, SIGINT or `stop_after`; true for a signal.
+async fn shutdown_signal(stop_after: Option<Duration>) -> bool {
     let term = async {
         #[cfg(unix)]
         {
@@ -246,9 +259,9 @@ async fn shutdown_signal(stop_after: Option<Duration>) {
         }
     };
     tokio::select! {
-        _ = tokio::signal::ctrl_c() => {},
-        _ = term => {},
-        _ = timer => {},
+        _ = tokio::signal::ctrl_c() => true,
+        _ = term => true,
+        _ = timer => false,
     }
 }
 
