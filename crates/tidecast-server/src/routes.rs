@@ -199,8 +199,15 @@ fn resolve(
                 state: served.state,
             }),
             // One unservable series fails the request: the HPA sums items, and silently
-            // dropping one would scale production down.
-            Err(why) => return Err(ApiError::unavailable(why)),
+            // dropping one would scale production down. Logged: the HPA only records a
+            // FailedGetExternalMetric event.
+            Err(why) => {
+                tracing::warn!(
+                    %namespace, %metric, target = %v.name, reason = %why,
+                    "metric request failed: a matching series cannot be served"
+                );
+                return Err(ApiError::unavailable(why));
+            }
         }
     }
     Ok((metric, now, items))
