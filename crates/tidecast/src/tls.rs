@@ -56,6 +56,58 @@ pub(crate) fn server_config(
     Ok(Arc::new(cfg))
 }
 
+/// Watch the serving certificate, key and client CA files and swap in a new TLS
+/// configuration when their contents change (cert-manager renews the Secret; the kubelet
+/// swaps the mounted files): new connections get the new certificate, open ones keep theirs.
+/// Files that do not load (half-written, a mismatched pair) leave the current configuration
+/// serving; the next check tries again.
+pub(crate) async fn reload_on_change(
+    files: crate::config::Tls,
+    config: axum_server::tls_rustls::RustlsConfig,
+) {
+    let paths: Vec<std::path::PathBuf> = [
+        Some(files.cert_file.clone()),
+        Some(files.key_file.clone()),
+        files.client_ca_file.clone(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let read_all = || async {
+        let mut all = Vec::with_capacity(paths.len());
+        for p in &paths {
+            all.push(tokio::fs::read(p).await.ok());
+        }
+        all
+    };
+    let mut current = read_all().await;
+    let mut ticker = tokio::time::interval(files.reload_interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticker.tick().await;
+    loop {
+        ticker.tick().await;
+        let now = read_all().await;
+        if now == current {
+            continue;
+        }
+        match server_config(
+            &files.cert_file,
+            &files.key_file,
+            files.client_ca_file.as_deref(),
+        ) {
+            Ok(c) => {
+                config.reload_from_config(c);
+                current = now;
+                tracing::info!(cert = %files.cert_file.display(), "serving certificate reloaded");
+            }
+            Err(e) => tracing::warn!(
+                error = format!("{e:#}"),
+                "the changed certificate files do not load; still serving the previous ones"
+            ),
+        }
+    }
+}
+
 /// Files of the demo PKI.
 #[derive(Debug)]
 pub(crate) struct DemoPki {

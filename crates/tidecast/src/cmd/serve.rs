@@ -2,7 +2,6 @@ use crate::cli::{LogFormat, ServeArgs};
 use crate::config::Config;
 use crate::runtime::{PrometheusSource, SeriesSource, TargetRuntime, spawn_all};
 use anyhow::{Context, Result};
-use axum_server::tls_rustls::RustlsConfig;
 use std::sync::Arc;
 use std::time::Duration;
 use tidecast_server::{AppState, Clock, MetricStore, SystemClock, router};
@@ -141,8 +140,11 @@ pub(crate) fn serve(
                 on_listening(addr, s);
             }
         });
-        let rustls_config = RustlsConfig::from_config(tls);
-        tokio::spawn(reload_certificates(tls_files, rustls_config.clone()));
+        let rustls_config = axum_server::tls_rustls::RustlsConfig::from_config(tls);
+        tokio::spawn(crate::tls::reload_on_change(
+            tls_files,
+            rustls_config.clone(),
+        ));
         let acceptor =
             axum_server::tls_rustls::RustlsAcceptor::new(rustls_config).acceptor(tcp_acceptor());
         let mut server = axum_server::bind(listen).acceptor(acceptor).handle(handle);
@@ -167,55 +169,6 @@ pub(crate) fn serve(
     // In-flight refits are abandoned, not awaited: nothing they produce outlives the process.
     models.shutdown_background();
     served
-}
-
-/// Watch the serving certificate, key and client CA files and swap in a new TLS
-/// configuration when their contents change (cert-manager renews the Secret; the kubelet
-/// swaps the mounted files): new connections get the new certificate, open ones keep theirs.
-/// Files that do not load (half-written, a mismatched pair) leave the current configuration
-/// serving; the next check tries again.
-async fn reload_certificates(files: crate::config::Tls, config: RustlsConfig) {
-    let paths: Vec<std::path::PathBuf> = [
-        Some(files.cert_file.clone()),
-        Some(files.key_file.clone()),
-        files.client_ca_file.clone(),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    let read_all = || async {
-        let mut all = Vec::with_capacity(paths.len());
-        for p in &paths {
-            all.push(tokio::fs::read(p).await.ok());
-        }
-        all
-    };
-    let mut current = read_all().await;
-    let mut ticker = tokio::time::interval(files.reload_interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    ticker.tick().await;
-    loop {
-        ticker.tick().await;
-        let now = read_all().await;
-        if now == current {
-            continue;
-        }
-        match crate::tls::server_config(
-            &files.cert_file,
-            &files.key_file,
-            files.client_ca_file.as_deref(),
-        ) {
-            Ok(c) => {
-                config.reload_from_config(c);
-                current = now;
-                tracing::info!(cert = %files.cert_file.display(), "serving certificate reloaded");
-            }
-            Err(e) => tracing::warn!(
-                error = format!("{e:#}"),
-                "the changed certificate files do not load; still serving the previous ones"
-            ),
-        }
-    }
 }
 
 /// Socket options for accepted connections. TCP_NODELAY: without it (axum-server's default)
