@@ -417,6 +417,15 @@ fn a_renewed_certificate_is_served_without_a_restart() {
         std::thread::sleep(Duration::from_millis(300));
     }
     assert!(!healthz(port, &old_ca), "the old certificate is gone");
+    // Its expiry is exported (rcgen's default validity: 4096-01-01).
+    let (_, metrics, _) = sh(&format!(
+        "curl -sS --max-time 5 --cacert {} https://127.0.0.1:{port}/metrics",
+        new_ca.display()
+    ));
+    assert!(
+        metrics.contains("tidecast_tls_certificate_expiry_timestamp_seconds 67090118400"),
+        "{metrics}"
+    );
     // A broken renewal: the current certificate keeps serving through several checks.
     std::fs::write(dir.path().join("tls.crt"), "not a certificate\n").unwrap();
     std::thread::sleep(Duration::from_secs(3));

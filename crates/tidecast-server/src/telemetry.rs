@@ -8,6 +8,7 @@ use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use std::sync::Arc;
@@ -29,6 +30,7 @@ pub struct Telemetry {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     latency: Family<PathLabels, Histogram, fn() -> Histogram>,
+    certificate_expiry: Gauge<f64, std::sync::atomic::AtomicU64>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -55,12 +57,24 @@ impl Telemetry {
             "HTTP request latency by route",
             latency.clone(),
         );
+        let certificate_expiry = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        registry.register(
+            "tidecast_tls_certificate_expiry_timestamp_seconds",
+            "Expiry (notAfter, Unix seconds) of the serving certificate in use",
+            certificate_expiry.clone(),
+        );
         registry.register_collector(Box::new(TargetCollector { store, clock }));
         Self {
             registry,
             requests,
             latency,
+            certificate_expiry,
         }
+    }
+
+    /// The serving certificate in use expires at `unix` seconds.
+    pub fn set_certificate_expiry(&self, unix: i64) {
+        self.certificate_expiry.set(unix as f64);
     }
 
     /// Record one request.

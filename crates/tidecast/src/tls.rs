@@ -64,7 +64,9 @@ pub(crate) fn server_config(
 pub(crate) async fn reload_on_change(
     files: crate::config::Tls,
     config: axum_server::tls_rustls::RustlsConfig,
+    telemetry: Arc<tidecast_server::Telemetry>,
 ) {
+    report_expiry(&files.cert_file, &telemetry);
     let paths: Vec<std::path::PathBuf> = [
         Some(files.cert_file.clone()),
         Some(files.key_file.clone()),
@@ -98,6 +100,7 @@ pub(crate) async fn reload_on_change(
             Ok(c) => {
                 config.reload_from_config(c);
                 current = now;
+                report_expiry(&files.cert_file, &telemetry);
                 tracing::info!(cert = %files.cert_file.display(), "serving certificate reloaded");
             }
             Err(e) => tracing::warn!(
@@ -105,6 +108,31 @@ pub(crate) async fn reload_on_change(
                 "the changed certificate files do not load; still serving the previous ones"
             ),
         }
+    }
+}
+
+/// Expiry (notAfter, Unix seconds) of the first certificate in a PEM file.
+pub(crate) fn not_after(cert: &Path) -> Result<i64> {
+    let der = certs(cert)?.remove(0);
+    let (_, parsed) = x509_parser::parse_x509_certificate(der.as_ref())
+        .map_err(|e| anyhow::anyhow!("{}: not an X.509 certificate: {e}", cert.display()))?;
+    Ok(parsed.validity().not_after.timestamp())
+}
+
+/// Export the expiry of the certificate in `cert` and warn when it is near.
+pub(crate) fn report_expiry(cert: &Path, telemetry: &tidecast_server::Telemetry) {
+    match not_after(cert) {
+        Ok(t) => {
+            telemetry.set_certificate_expiry(t);
+            let left = t - chrono::Utc::now().timestamp();
+            if left < 7 * 86_400 {
+                tracing::warn!(
+                    cert = %cert.display(), days_left = left / 86_400,
+                    "the serving certificate expires within a week"
+                );
+            }
+        }
+        Err(e) => tracing::warn!(error = format!("{e:#}"), "reading the certificate's expiry"),
     }
 }
 
@@ -176,4 +204,20 @@ pub(crate) fn demo_pki(dir: &Path) -> Result<DemoPki> {
     write(&pki.client_cert, client_cert.pem())?;
     write(&pki.client_key, client_key.serialize_pem())?;
     Ok(pki)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_expiry_is_read_from_the_certificate() {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = demo_pki(dir.path()).unwrap();
+        // rcgen's default validity runs to 4096-01-01.
+        assert_eq!(not_after(&pki.server_cert).unwrap(), 67_090_118_400);
+        std::fs::write(dir.path().join("bad.crt"), "not a certificate\n").unwrap();
+        let e = not_after(&dir.path().join("bad.crt")).unwrap_err();
+        assert!(format!("{e:#}").contains("bad.crt"), "{e:#}");
+    }
 }

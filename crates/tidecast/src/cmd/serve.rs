@@ -112,6 +112,7 @@ pub(crate) fn serve(
     let served = rt.block_on(async move {
         let state = AppState::new(store.clone(), clock.clone(), env!("CARGO_PKG_VERSION"));
         let draining = state.draining.clone();
+        let telemetry = state.telemetry.clone();
         let app = router(state);
         let handle = axum_server::Handle::new();
         let h = handle.clone();
@@ -144,6 +145,7 @@ pub(crate) fn serve(
         tokio::spawn(crate::tls::reload_on_change(
             tls_files,
             rustls_config.clone(),
+            telemetry,
         ));
         let acceptor =
             axum_server::tls_rustls::RustlsAcceptor::new(rustls_config).acceptor(tcp_acceptor());
