@@ -21,7 +21,7 @@ pub use routes::router;
 pub use selector::LabelSelector;
 pub use status::ApiError;
 pub use store::{MetricStore, Registry};
-pub use telemetry::Telemetry;
+pub use telemetry::{TargetMetrics, Telemetry};
 
 use std::sync::Arc;
 
@@ -69,9 +69,19 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// State over a store and clock, with fresh telemetry.
-    pub fn new(store: Arc<MetricStore>, clock: Arc<dyn Clock>, version: &'static str) -> Self {
-        let telemetry = Arc::new(Telemetry::new(store.clone(), clock.clone()));
+    /// [`AppState::new`] with `/metrics` carrying only the per-target families `targets`
+    /// selects.
+    pub fn with_target_metrics(
+        store: Arc<MetricStore>,
+        clock: Arc<dyn Clock>,
+        version: &'static str,
+        targets: TargetMetrics,
+    ) -> Self {
+        let telemetry = Arc::new(Telemetry::with_targets(
+            store.clone(),
+            clock.clone(),
+            targets,
+        ));
         Self {
             store,
             clock,
@@ -79,5 +89,10 @@ impl AppState {
             version,
             draining: Arc::default(),
         }
+    }
+
+    /// State over a store and clock, with fresh telemetry.
+    pub fn new(store: Arc<MetricStore>, clock: Arc<dyn Clock>, version: &'static str) -> Self {
+        Self::with_target_metrics(store, clock, version, TargetMetrics::All)
     }
 }

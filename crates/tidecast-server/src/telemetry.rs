@@ -24,6 +24,20 @@ struct PathLabels {
     path: String,
 }
 
+/// Which per-target families `/metrics` carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetMetrics {
+    /// Everything: values, state, refreshes, forecasts and accuracy by horizon.
+    #[default]
+    All,
+    /// Served, predicted and live values, data age, state and refreshes (no per-horizon
+    /// families: about a third of the series).
+    Served,
+    /// No per-target families.
+    None,
+}
+
 /// Request metrics plus the registry that encodes everything.
 #[derive(Debug)]
 pub struct Telemetry {
@@ -42,6 +56,15 @@ fn latency_histogram() -> Histogram {
 impl Telemetry {
     /// Metrics for a store, with served values computed at scrape time by `clock`.
     pub fn new(store: Arc<MetricStore>, clock: Arc<dyn Clock>) -> Self {
+        Self::with_targets(store, clock, TargetMetrics::All)
+    }
+
+    /// [`Telemetry::new`] with only the per-target families `targets` selects.
+    pub fn with_targets(
+        store: Arc<MetricStore>,
+        clock: Arc<dyn Clock>,
+        targets: TargetMetrics,
+    ) -> Self {
         let mut registry = Registry::default();
         let requests = Family::<RequestLabels, Counter>::default();
         let latency = Family::<PathLabels, Histogram, fn() -> Histogram>::new_with_constructor(
@@ -63,7 +86,13 @@ impl Telemetry {
             "Expiry (notAfter, Unix seconds) of the serving certificate in use",
             certificate_expiry.clone(),
         );
-        registry.register_collector(Box::new(TargetCollector { store, clock }));
+        if targets != TargetMetrics::None {
+            registry.register_collector(Box::new(TargetCollector {
+                store,
+                clock,
+                per_horizon: targets == TargetMetrics::All,
+            }));
+        }
         Self {
             registry,
             requests,
@@ -105,6 +134,8 @@ impl Telemetry {
 struct TargetCollector {
     store: Arc<MetricStore>,
     clock: Arc<dyn Clock>,
+    /// Forecasts and accuracy by horizon too.
+    per_horizon: bool,
 }
 
 type Labels = Vec<(&'static str, String)>;
@@ -175,47 +206,49 @@ impl Collector for TargetCollector {
                 })
                 .collect(),
         )?;
-        gauge(
-            "tidecast_target_forecast",
-            "Point forecast made at the last refresh, by horizon",
-            views
-                .iter()
-                .flat_map(|v| {
-                    v.horizons.iter().map(move |(h, x)| {
-                        let mut l = t(&v.name);
-                        l.push(("horizon", format!("{}m", h / 60)));
-                        (l, *x)
+        if self.per_horizon {
+            gauge(
+                "tidecast_target_forecast",
+                "Point forecast made at the last refresh, by horizon",
+                views
+                    .iter()
+                    .flat_map(|v| {
+                        v.horizons.iter().map(move |(h, x)| {
+                            let mut l = t(&v.name);
+                            l.push(("horizon", format!("{}m", h / 60)));
+                            (l, *x)
+                        })
                     })
-                })
-                .collect(),
-        )?;
-        let acc = |f: fn(&crate::policy::Accuracy) -> f64| {
-            views
-                .iter()
-                .flat_map(move |v| {
-                    v.accuracy.iter().filter(|a| a.n > 0).map(move |a| {
-                        let mut l = t(&v.name);
-                        l.push(("horizon", format!("{}m", a.horizon / 60)));
-                        (l, f(a))
+                    .collect(),
+            )?;
+            let acc = |f: fn(&crate::policy::Accuracy) -> f64| {
+                views
+                    .iter()
+                    .flat_map(move |v| {
+                        v.accuracy.iter().filter(|a| a.n > 0).map(move |a| {
+                            let mut l = t(&v.name);
+                            l.push(("horizon", format!("{}m", a.horizon / 60)));
+                            (l, f(a))
+                        })
                     })
-                })
-                .collect::<Vec<_>>()
-        };
-        gauge(
-            "tidecast_target_mae",
-            "Rolling mean absolute error of past forecasts, by horizon",
-            acc(|a| a.mae),
-        )?;
-        gauge(
-            "tidecast_target_mape",
-            "Rolling mean absolute percentage error of past forecasts (%), by horizon",
-            acc(|a| a.mape),
-        )?;
-        gauge(
-            "tidecast_target_interval_coverage",
-            "Share of actuals inside past 80% intervals, by horizon",
-            acc(|a| a.coverage),
-        )?;
+                    .collect::<Vec<_>>()
+            };
+            gauge(
+                "tidecast_target_mae",
+                "Rolling mean absolute error of past forecasts, by horizon",
+                acc(|a| a.mae),
+            )?;
+            gauge(
+                "tidecast_target_mape",
+                "Rolling mean absolute percentage error of past forecasts (%), by horizon",
+                acc(|a| a.mape),
+            )?;
+            gauge(
+                "tidecast_target_interval_coverage",
+                "Share of actuals inside past 80% intervals, by horizon",
+                acc(|a| a.coverage),
+            )?;
+        }
         let mut m = encoder.encode_descriptor(
             "tidecast_target_refreshes",
             "Refreshes of each target by result",

@@ -364,3 +364,38 @@ async fn post_is_not_allowed_and_keda_json_sums_series() {
     assert_eq!(v["value"].as_f64(), Some(1500.5 + 15000.0));
     assert_eq!(v["items"].as_array().unwrap().len(), 2);
 }
+
+#[tokio::test]
+async fn per_target_metric_families_follow_the_configured_level() {
+    let scrape = |level| async move {
+        let store = Arc::new(MetricStore::new(vec![target(
+            "tv", "m", "tv", 1200.0, 1500.5, 30,
+        )]));
+        let app = router(AppState::with_target_metrics(
+            store,
+            Arc::new(Fixed(NOW as f64)),
+            "0.1.0",
+            level,
+        ));
+        get(app, "/metrics", None).await.2
+    };
+    let all = scrape(TargetMetrics::All).await;
+    let served = scrape(TargetMetrics::Served).await;
+    let none = scrape(TargetMetrics::None).await;
+    for family in ["tidecast_target_forecast{", "tidecast_target_mae{"] {
+        assert!(all.contains(family), "{family} in all");
+        assert!(!served.contains(family), "{family} not in served");
+    }
+    for family in [
+        "tidecast_target_served_value{",
+        "tidecast_target_state{",
+        "tidecast_target_refreshes_total{",
+    ] {
+        assert!(served.contains(family), "{family} in served");
+        assert!(!none.contains(family), "{family} not in none");
+    }
+    assert!(
+        none.contains("tidecast_tls_certificate_expiry_timestamp_seconds"),
+        "{none}"
+    );
+}

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tidecast_core::{Calendar, parse_duration};
-use tidecast_server::{Mode, Staleness};
+use tidecast_server::{Mode, Staleness, TargetMetrics};
 
 /// The file as written.
 #[derive(Debug, Deserialize)]
@@ -19,6 +19,9 @@ struct RawConfig {
     header_read_timeout: Option<String>,
     /// How long readiness fails before the listener closes on SIGTERM.
     shutdown_delay: Option<String>,
+    /// Which per-target families /metrics carries.
+    #[serde(default)]
+    target_metrics: TargetMetrics,
     tls: RawTls,
     prometheus: Option<RawPrometheus>,
     #[serde(default)]
@@ -106,6 +109,8 @@ pub(crate) struct Config {
     pub(crate) header_read_timeout: std::time::Duration,
     /// On SIGTERM, how long `/readyz` fails while requests are still answered.
     pub(crate) shutdown_delay: std::time::Duration,
+    /// Which per-target families `/metrics` carries.
+    pub(crate) target_metrics: TargetMetrics,
     pub(crate) tls: Tls,
     pub(crate) prometheus: Option<PrometheusConfig>,
     pub(crate) targets: Vec<Target>,
@@ -313,6 +318,7 @@ impl Config {
             listen,
             header_read_timeout: std::time::Duration::from_secs(header_read_timeout as u64),
             shutdown_delay: std::time::Duration::from_secs(shutdown_delay as u64),
+            target_metrics: raw.target_metrics,
             tls: Tls {
                 cert_file: rel(&raw.tls.cert_file),
                 key_file: rel(&raw.tls.key_file),
@@ -397,6 +403,13 @@ targets:
         )
         .unwrap();
         assert!(off.shutdown_delay.is_zero());
+        assert_eq!(c.target_metrics, TargetMetrics::All);
+        let served = Config::parse(
+            &GOOD.replace("listen:", "target_metrics: served\nlisten:"),
+            Path::new("."),
+        )
+        .unwrap();
+        assert_eq!(served.target_metrics, TargetMetrics::Served);
     }
 
     #[test]

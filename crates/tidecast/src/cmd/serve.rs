@@ -108,9 +108,15 @@ pub(crate) fn serve(
     };
     let header_read_timeout = cfg.header_read_timeout;
     let shutdown_delay = cfg.shutdown_delay;
+    let target_metrics = cfg.target_metrics;
     let tls_files = cfg.tls.clone();
     let served = rt.block_on(async move {
-        let state = AppState::new(store.clone(), clock.clone(), env!("CARGO_PKG_VERSION"));
+        let state = AppState::with_target_metrics(
+            store.clone(),
+            clock.clone(),
+            env!("CARGO_PKG_VERSION"),
+            target_metrics,
+        );
         let draining = state.draining.clone();
         let telemetry = state.telemetry.clone();
         let app = router(state);
