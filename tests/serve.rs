@@ -338,13 +338,31 @@ targets:
     (proc, port)
 }
 
+/// The body of `GET path` over TLS to a client that trusts only `ca` (empty on failure).
+fn fetch(port: u16, ca: &std::path::Path, path: &str) -> String {
+    sh(&format!(
+        "curl -sS --max-time 5 --cacert {} https://127.0.0.1:{port}{path}",
+        ca.display()
+    ))
+    .1
+}
+
 /// Whether `/healthz` answers `ok` over TLS to a client that trusts only `ca`.
 fn healthz(port: u16, ca: &std::path::Path) -> bool {
-    let (ok, body, _) = sh(&format!(
-        "curl -sS --max-time 5 --cacert {} https://127.0.0.1:{port}/healthz",
-        ca.display()
-    ));
-    ok && body == "ok"
+    fetch(port, ca, "/healthz") == "ok"
+}
+
+/// [`serve_without_prometheus`] with demo certificates in `dir/pki`; returns the CA too.
+fn serve_with_demo_pki(dir: &std::path::Path, extra: &str) -> (Proc, u16, std::path::PathBuf) {
+    let pki = dir.join("pki");
+    demo_pki(&pki);
+    let ca = pki.join("ca.crt");
+    let (proc, port) = serve_without_prometheus(
+        dir,
+        &format!("{extra}\ntls: {{cert_file: pki/tls.crt, key_file: pki/tls.key}}"),
+        &ca,
+    );
+    (proc, port, ca)
 }
 
 /// A client that never finishes its request headers is disconnected after the configured
@@ -352,14 +370,7 @@ fn healthz(port: u16, ca: &std::path::Path) -> bool {
 #[test]
 fn a_connection_that_never_finishes_its_headers_is_closed() {
     let dir = tempfile::tempdir().unwrap();
-    let pki = dir.path().join("pki");
-    demo_pki(&pki);
-    let ca = pki.join("ca.crt");
-    let (_proc, port) = serve_without_prometheus(
-        dir.path(),
-        "header_read_timeout: 1s\ntls: {cert_file: pki/tls.crt, key_file: pki/tls.key}",
-        &ca,
-    );
+    let (_proc, port, ca) = serve_with_demo_pki(dir.path(), "header_read_timeout: 1s");
     // Half a request, then the client stays connected for 8 s (s_client -quiet ignores its
     // stdin's end): it ends early only if the server closes the connection; `timeout` (exit
     // 124) would mean it never did.
@@ -418,10 +429,7 @@ fn a_renewed_certificate_is_served_without_a_restart() {
     }
     assert!(!healthz(port, &old_ca), "the old certificate is gone");
     // Its expiry is exported (rcgen's default validity: 4096-01-01).
-    let (_, metrics, _) = sh(&format!(
-        "curl -sS --max-time 5 --cacert {} https://127.0.0.1:{port}/metrics",
-        new_ca.display()
-    ));
+    let metrics = fetch(port, &new_ca, "/metrics");
     assert!(
         metrics.contains("tidecast_tls_certificate_expiry_timestamp_seconds 67090118400"),
         "{metrics}"
@@ -440,21 +448,8 @@ fn a_renewed_certificate_is_served_without_a_restart() {
 #[test]
 fn sigterm_drains_before_the_listener_closes() {
     let dir = tempfile::tempdir().unwrap();
-    let pki = dir.path().join("pki");
-    demo_pki(&pki);
-    let ca = pki.join("ca.crt");
-    let (mut proc, port) = serve_without_prometheus(
-        dir.path(),
-        "shutdown_delay: 3s\ntls: {cert_file: pki/tls.crt, key_file: pki/tls.key}",
-        &ca,
-    );
-    let readyz = || {
-        sh(&format!(
-            "curl -sS --max-time 5 --cacert {} https://127.0.0.1:{port}/readyz",
-            ca.display()
-        ))
-        .1
-    };
+    let (mut proc, port, ca) = serve_with_demo_pki(dir.path(), "shutdown_delay: 3s");
+    let readyz = || fetch(port, &ca, "/readyz");
     assert!(!readyz().contains("shutting down"));
     let (ok, _, err) = sh(&format!("kill -TERM {}", proc.0.id()));
     assert!(ok, "{err}");

@@ -112,6 +112,14 @@ impl RegressionPart {
     }
 }
 
+/// The prefix naming a part fitted in log space, for the model's name.
+fn space_tag(space: Space) -> &'static str {
+    match space {
+        Space::Log => "log-space ",
+        Space::Linear => "",
+    }
+}
+
 /// Short text of a weight vector for the model's name: `t.3 r.2 s.5`.
 fn describe(w: &Weights) -> String {
     let mut parts = Vec::new();
@@ -149,25 +157,14 @@ impl Fit for AutoSpec {
             Some(r) => format!(
                 "auto({} + {}lag regression{}; weights {} at 1 step, {} at {} steps)",
                 tidal.name(),
-                if r.model.space() == Space::Log {
-                    "log-space "
-                } else {
-                    ""
-                },
+                space_tag(r.model.space()),
                 match &r.seasonal {
-                    Some(s) => format!(
-                        " + {}mstl{}",
-                        if s.space() == Space::Log {
-                            "log-space "
-                        } else {
-                            ""
-                        },
-                        if s.alpha() < 1.0 {
-                            format!(" (level smoothing {})", s.alpha())
-                        } else {
-                            String::new()
-                        }
+                    Some(s) if s.alpha() < 1.0 => format!(
+                        " + {}mstl (level smoothing {})",
+                        space_tag(s.space()),
+                        s.alpha()
                     ),
+                    Some(s) => format!(" + {}mstl", space_tag(s.space())),
                     None => String::new(),
                 },
                 describe(&r.weights[0]),
@@ -185,28 +182,15 @@ impl Fit for AutoSpec {
     }
 }
 
-/// Use the log-space variant of forecast `col` when it validated better: every row has both
-/// and its absolute errors sum lower. Then the rows carry the log-space forecasts.
-fn adopt_log(rows: &mut [(usize, f64, [f64; 4])], col: usize, log: &[f64]) -> Space {
-    let complete = log.iter().all(|v| v.is_finite()) && rows.iter().all(|r| r.2[col].is_finite());
-    let gain: f64 = rows
-        .iter()
-        .zip(log)
-        .map(|(r, v)| (r.1 - v).abs() - (r.1 - r.2[col]).abs())
-        .sum();
-    if !(complete && gain < 0.0) {
-        return Space::Linear;
-    }
-    for (r, v) in rows.iter_mut().zip(log) {
-        r.2[col] = *v;
-    }
-    Space::Log
-}
-
-/// The decomposition variant (index into `variants`) with the lowest absolute error over
-/// the validation rows among those that forecast every row; `None` when none does.
-fn best_variant(rows: &[(usize, f64, [f64; 4])], variants: &[Vec<f64>]) -> Option<usize> {
-    variants
+/// Put into column `col` of the validation rows the variant (each one forecast per row) with
+/// the lowest absolute error among those that forecast every row, the first on a tie, and
+/// return its index; `None` (rows untouched) when none does.
+fn adopt_best(
+    rows: &mut [(usize, f64, [f64; 4])],
+    col: usize,
+    variants: &[Vec<f64>],
+) -> Option<usize> {
+    let k = variants
         .iter()
         .enumerate()
         .filter(|(_, v)| v.len() == rows.len() && v.iter().all(|x| x.is_finite()))
@@ -214,8 +198,12 @@ fn best_variant(rows: &[(usize, f64, [f64; 4])], variants: &[Vec<f64>]) -> Optio
             let err: f64 = rows.iter().zip(v).map(|(r, x)| (r.1 - x).abs()).sum();
             (k, err)
         })
-        .min_by(|a, b| a.1.total_cmp(&b.1))
-        .map(|(k, _)| k)
+        .min_by(|a, b| a.1.total_cmp(&b.1))?
+        .0;
+    for (r, v) in rows.iter_mut().zip(&variants[k]) {
+        r.2[col] = *v;
+    }
+    Some(k)
 }
 
 /// Fit and validate the regression; `Ok(None)` when it does not apply or never wins.
@@ -304,13 +292,13 @@ fn regression_part(history: &Series, calendar: &Arc<Calendar>) -> Result<Option<
         }
         tidal.update(history.timestamp(i + 1), raw[i + 1]);
     }
-    let space = adopt_log(&mut rows, 1, &log_rows);
-    let seasonal_variant = best_variant(&rows, &seasonal_rows);
-    if let Some(k) = seasonal_variant {
-        for (r, v) in rows.iter_mut().zip(&seasonal_rows[k]) {
-            r.2[2] = *v;
-        }
-    }
+    // The log-space regression replaces the linear one where it validates strictly better.
+    let linear_rows: Vec<f64> = rows.iter().map(|r| r.2[1]).collect();
+    let space = match adopt_best(&mut rows, 1, &[linear_rows, log_rows]) {
+        Some(1) => Space::Log,
+        _ => Space::Linear,
+    };
+    let seasonal_variant = adopt_best(&mut rows, 2, &seasonal_rows);
     let with_seasonal = seasonal_variant.is_some();
     let grid = weight_grid(with_seasonal);
     let combine = |w: &Weights, f: &[f64; 4]| {

@@ -329,19 +329,23 @@ async fn readyz(State(state): State<AppState>) -> Response {
     // answering until then: a new one that turned ready early would answer 503 for every
     // target still fitting. With nothing servable the pod stays out of the endpoints, so the
     // APIService reports MissingEndpoints instead of serving errors.
-    let verdict = if state.draining.load(std::sync::atomic::Ordering::Relaxed) {
-        "not ready: shutting down".to_string()
+    let not_ready = if state.draining.load(std::sync::atomic::Ordering::Relaxed) {
+        Some("shutting down".to_string())
     } else if warming > 0 {
-        format!("not ready: {warming} targets have not had their first refresh")
+        Some(format!(
+            "{warming} targets have not had their first refresh"
+        ))
     } else if servable == 0 {
-        "not ready: no target can be served".to_string()
+        Some("no target can be served".to_string())
     } else {
-        "ok".to_string()
+        None
     };
-    let code = if verdict == "ok" {
-        StatusCode::OK
-    } else {
-        StatusCode::INTERNAL_SERVER_ERROR
+    let (code, verdict) = match not_ready {
+        None => (StatusCode::OK, "ok".to_string()),
+        Some(why) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("not ready: {why}"),
+        ),
     };
     (
         code,

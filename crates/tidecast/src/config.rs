@@ -293,37 +293,31 @@ impl Config {
                 staleness,
             });
         }
-        let header_read_timeout = dur(
+        let header_read_timeout = duration(
             "header_read_timeout",
             raw.header_read_timeout.as_deref(),
             "10s",
         )?;
-        if header_read_timeout <= 0 {
-            return Err(err("header_read_timeout", "must be positive"));
-        }
         // 0 turns the drain off (durations are otherwise positive).
         let shutdown_delay = match raw.shutdown_delay.as_deref().map(str::trim) {
-            Some("0" | "0s") => 0,
-            other => dur("shutdown_delay", other, "5s")?,
+            Some("0" | "0s") => std::time::Duration::ZERO,
+            other => duration("shutdown_delay", other, "5s")?,
         };
-        let reload_interval = dur(
+        let reload_interval = duration(
             "tls.reload_interval",
             raw.tls.reload_interval.as_deref(),
             "1m",
         )?;
-        if reload_interval <= 0 {
-            return Err(err("tls.reload_interval", "must be positive"));
-        }
         Ok(Config {
             listen,
-            header_read_timeout: std::time::Duration::from_secs(header_read_timeout as u64),
-            shutdown_delay: std::time::Duration::from_secs(shutdown_delay as u64),
+            header_read_timeout,
+            shutdown_delay,
             target_metrics: raw.target_metrics,
             tls: Tls {
                 cert_file: rel(&raw.tls.cert_file),
                 key_file: rel(&raw.tls.key_file),
                 client_ca_file: raw.tls.client_ca_file.as_deref().map(rel),
-                reload_interval: std::time::Duration::from_secs(reload_interval as u64),
+                reload_interval,
             },
             prometheus,
             targets,
@@ -333,6 +327,13 @@ impl Config {
 
 fn dur(field: &str, v: Option<&str>, default: &str) -> anyhow::Result<i64> {
     parse_duration(v.unwrap_or(default)).map_err(|e| err(field, e))
+}
+
+/// [`dur`] as a `Duration` (parsed durations are positive).
+fn duration(field: &str, v: Option<&str>, default: &str) -> anyhow::Result<std::time::Duration> {
+    Ok(std::time::Duration::from_secs(
+        dur(field, v, default)? as u64
+    ))
 }
 
 /// A metric name must be a valid, lowercase path segment that the apiserver will not read

@@ -5,9 +5,13 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-fn certs(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
-    let pem = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let certs: Vec<_> = rustls_pemfile::certs(&mut pem.as_slice())
+fn read(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+}
+
+/// The certificates in `pem`, read from `path` (named in errors).
+fn certs(path: &Path, pem: &[u8]) -> Result<Vec<CertificateDer<'static>>> {
+    let certs: Vec<_> = rustls_pemfile::certs(&mut &pem[..])
         .collect::<Result<_, _>>()
         .with_context(|| format!("{}: not a PEM certificate file", path.display()))?;
     anyhow::ensure!(
@@ -26,18 +30,34 @@ pub(crate) fn server_config(
     key: &Path,
     client_ca: Option<&Path>,
 ) -> Result<Arc<rustls::ServerConfig>> {
+    let ca = match client_ca {
+        Some(p) => Some((p, read(p)?)),
+        None => None,
+    };
+    config_from_pem(
+        (cert, &read(cert)?),
+        (key, &read(key)?),
+        ca.as_ref().map(|(p, pem)| (*p, pem.as_slice())),
+    )
+}
+
+/// [`server_config`] from the files' contents, each with the path it was read from.
+fn config_from_pem(
+    cert: (&Path, &[u8]),
+    key: (&Path, &[u8]),
+    client_ca: Option<(&Path, &[u8])>,
+) -> Result<Arc<rustls::ServerConfig>> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let chain = certs(cert)?;
-    let key_pem = std::fs::read(key).with_context(|| format!("reading {}", key.display()))?;
-    let key: PrivateKeyDer<'static> = rustls_pemfile::private_key(&mut key_pem.as_slice())
-        .with_context(|| format!("{}: not a PEM private key", key.display()))?
-        .with_context(|| format!("{}: no private key in the file", key.display()))?;
+    let chain = certs(cert.0, cert.1)?;
+    let key_der: PrivateKeyDer<'static> = rustls_pemfile::private_key(&mut &key.1[..])
+        .with_context(|| format!("{}: not a PEM private key", key.0.display()))?
+        .with_context(|| format!("{}: no private key in the file", key.0.display()))?;
     let builder = rustls::ServerConfig::builder();
     let builder = match client_ca {
         None => builder.with_no_client_auth(),
-        Some(ca) => {
+        Some((ca, pem)) => {
             let mut roots = rustls::RootCertStore::empty();
-            for c in certs(ca)? {
+            for c in certs(ca, pem)? {
                 roots
                     .add(c)
                     .with_context(|| format!("{}: bad CA certificate", ca.display()))?;
@@ -50,7 +70,7 @@ pub(crate) fn server_config(
         }
     };
     let mut cfg = builder
-        .with_single_cert(chain, key)
+        .with_single_cert(chain, key_der)
         .context("the certificate and key do not match")?;
     cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(cfg))
@@ -60,47 +80,36 @@ pub(crate) fn server_config(
 /// configuration when their contents change (cert-manager renews the Secret; the kubelet
 /// swaps the mounted files): new connections get the new certificate, open ones keep theirs.
 /// Files that do not load (half-written, a mismatched pair) leave the current configuration
-/// serving; the next check tries again.
+/// serving; the next check tries again. Each check reads each file once.
 pub(crate) async fn reload_on_change(
     files: crate::config::Tls,
     config: axum_server::tls_rustls::RustlsConfig,
     telemetry: Arc<tidecast_server::Telemetry>,
 ) {
-    report_expiry(&files.cert_file, &telemetry);
-    let paths: Vec<std::path::PathBuf> = [
-        Some(files.cert_file.clone()),
-        Some(files.key_file.clone()),
-        files.client_ca_file.clone(),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    let read_all = || async {
-        let mut all = Vec::with_capacity(paths.len());
-        for p in &paths {
-            all.push(tokio::fs::read(p).await.ok());
-        }
-        all
-    };
-    let mut current = read_all().await;
+    let mut current = read_files(&files).await.ok();
+    if let Some((cert, ..)) = &current {
+        report_expiry(&files.cert_file, cert, &telemetry);
+    }
     let mut ticker = tokio::time::interval(files.reload_interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticker.tick().await;
     loop {
         ticker.tick().await;
-        let now = read_all().await;
-        if now == current {
-            continue;
-        }
-        match server_config(
-            &files.cert_file,
-            &files.key_file,
-            files.client_ca_file.as_deref(),
-        ) {
-            Ok(c) => {
+        let loaded = match read_files(&files).await {
+            Ok(now) if current.as_ref() == Some(&now) => continue,
+            Ok(now) => config_from_pem(
+                (&files.cert_file, &now.0),
+                (&files.key_file, &now.1),
+                files.client_ca_file.as_deref().zip(now.2.as_deref()),
+            )
+            .map(|c| (c, now)),
+            Err(e) => Err(e),
+        };
+        match loaded {
+            Ok((c, now)) => {
                 config.reload_from_config(c);
-                current = now;
-                report_expiry(&files.cert_file, &telemetry);
+                report_expiry(&files.cert_file, &now.0, &telemetry);
+                current = Some(now);
                 tracing::info!(cert = %files.cert_file.display(), "serving certificate reloaded");
             }
             Err(e) => tracing::warn!(
@@ -111,17 +120,38 @@ pub(crate) async fn reload_on_change(
     }
 }
 
-/// Expiry (notAfter, Unix seconds) of the first certificate in a PEM file.
-pub(crate) fn not_after(cert: &Path) -> Result<i64> {
-    let der = certs(cert)?.remove(0);
+/// The contents of the certificate, key and client CA files.
+async fn read_files(files: &crate::config::Tls) -> Result<(Vec<u8>, Vec<u8>, Option<Vec<u8>>)> {
+    let read = |p: &Path| {
+        let p = p.to_path_buf();
+        async move {
+            tokio::fs::read(&p)
+                .await
+                .with_context(|| format!("reading {}", p.display()))
+        }
+    };
+    let ca = match &files.client_ca_file {
+        Some(p) => Some(read(p).await?),
+        None => None,
+    };
+    Ok((
+        read(&files.cert_file).await?,
+        read(&files.key_file).await?,
+        ca,
+    ))
+}
+
+/// Expiry (notAfter, Unix seconds) of the first certificate in `pem`, read from `cert`.
+pub(crate) fn not_after(cert: &Path, pem: &[u8]) -> Result<i64> {
+    let der = certs(cert, pem)?.remove(0);
     let (_, parsed) = x509_parser::parse_x509_certificate(der.as_ref())
         .map_err(|e| anyhow::anyhow!("{}: not an X.509 certificate: {e}", cert.display()))?;
     Ok(parsed.validity().not_after.timestamp())
 }
 
-/// Export the expiry of the certificate in `cert` and warn when it is near.
-pub(crate) fn report_expiry(cert: &Path, telemetry: &tidecast_server::Telemetry) {
-    match not_after(cert) {
+/// Export the expiry of the certificate in `pem` (read from `cert`) and warn when it is near.
+fn report_expiry(cert: &Path, pem: &[u8], telemetry: &tidecast_server::Telemetry) {
+    match not_after(cert, pem) {
         Ok(t) => {
             telemetry.set_certificate_expiry(t);
             let left = t - chrono::Utc::now().timestamp();
@@ -215,9 +245,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let pki = demo_pki(dir.path()).unwrap();
         // rcgen's default validity runs to 4096-01-01.
-        assert_eq!(not_after(&pki.server_cert).unwrap(), 67_090_118_400);
-        std::fs::write(dir.path().join("bad.crt"), "not a certificate\n").unwrap();
-        let e = not_after(&dir.path().join("bad.crt")).unwrap_err();
+        let pem = std::fs::read(&pki.server_cert).unwrap();
+        assert_eq!(not_after(&pki.server_cert, &pem).unwrap(), 67_090_118_400);
+        let bad = dir.path().join("bad.crt");
+        let e = not_after(&bad, b"not a certificate\n").unwrap_err();
         assert!(format!("{e:#}").contains("bad.crt"), "{e:#}");
     }
 }
