@@ -30,25 +30,27 @@ pub(crate) fn server_config(
     key: &Path,
     client_ca: Option<&Path>,
 ) -> Result<Arc<rustls::ServerConfig>> {
+    let chain = certs(cert, &read(cert)?)?;
+    let key_pem = read(key)?;
     let ca = match client_ca {
         Some(p) => Some((p, read(p)?)),
         None => None,
     };
     config_from_pem(
-        (cert, &read(cert)?),
-        (key, &read(key)?),
+        chain,
+        (key, &key_pem),
         ca.as_ref().map(|(p, pem)| (*p, pem.as_slice())),
     )
 }
 
-/// [`server_config`] from the files' contents, each with the path it was read from.
+/// [`server_config`] from the certificate chain and the key and client CA files' contents,
+/// each with the path it was read from.
 fn config_from_pem(
-    cert: (&Path, &[u8]),
+    chain: Vec<CertificateDer<'static>>,
     key: (&Path, &[u8]),
     client_ca: Option<(&Path, &[u8])>,
 ) -> Result<Arc<rustls::ServerConfig>> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let chain = certs(cert.0, cert.1)?;
     let key_der: PrivateKeyDer<'static> = rustls_pemfile::private_key(&mut &key.1[..])
         .with_context(|| format!("{}: not a PEM private key", key.0.display()))?
         .with_context(|| format!("{}: no private key in the file", key.0.display()))?;
@@ -97,12 +99,15 @@ pub(crate) async fn reload_on_change(
         ticker.tick().await;
         let loaded = match read_files(&files).await {
             Ok(now) if current.as_ref() == Some(&now) => continue,
-            Ok(now) => config_from_pem(
-                (&files.cert_file, &now.0),
-                (&files.key_file, &now.1),
-                files.client_ca_file.as_deref().zip(now.2.as_deref()),
-            )
-            .map(|c| (c, now)),
+            Ok(now) => certs(&files.cert_file, &now.0)
+                .and_then(|chain| {
+                    config_from_pem(
+                        chain,
+                        (&files.key_file, &now.1),
+                        files.client_ca_file.as_deref().zip(now.2.as_deref()),
+                    )
+                })
+                .map(|c| (c, now)),
             Err(e) => Err(e),
         };
         match loaded {
