@@ -31,29 +31,29 @@ pub(crate) fn server_config(
     client_ca: Option<&Path>,
 ) -> Result<Arc<rustls::ServerConfig>> {
     let chain = certs(cert, &read(cert)?)?;
-    let key_pem = read(key)?;
+    let key = private_key(key, &read(key)?)?;
     let ca = match client_ca {
         Some(p) => Some((p, read(p)?)),
         None => None,
     };
-    config_from_pem(
-        chain,
-        (key, &key_pem),
-        ca.as_ref().map(|(p, pem)| (*p, pem.as_slice())),
-    )
+    config_from_pem(chain, key, ca.as_ref().map(|(p, pem)| (*p, pem.as_slice())))
 }
 
-/// [`server_config`] from the certificate chain and the key and client CA files' contents,
-/// each with the path it was read from.
+/// The private key in `pem`, read from `path` (named in errors).
+fn private_key(path: &Path, pem: &[u8]) -> Result<PrivateKeyDer<'static>> {
+    rustls_pemfile::private_key(&mut &pem[..])
+        .with_context(|| format!("{}: not a PEM private key", path.display()))?
+        .with_context(|| format!("{}: no private key in the file", path.display()))
+}
+
+/// [`server_config`] from the parsed certificate chain and key and the client CA file's
+/// contents with the path it was read from.
 fn config_from_pem(
     chain: Vec<CertificateDer<'static>>,
-    key: (&Path, &[u8]),
+    key_der: PrivateKeyDer<'static>,
     client_ca: Option<(&Path, &[u8])>,
 ) -> Result<Arc<rustls::ServerConfig>> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let key_der: PrivateKeyDer<'static> = rustls_pemfile::private_key(&mut &key.1[..])
-        .with_context(|| format!("{}: not a PEM private key", key.0.display()))?
-        .with_context(|| format!("{}: no private key in the file", key.0.display()))?;
     let builder = rustls::ServerConfig::builder();
     let builder = match client_ca {
         None => builder.with_no_client_auth(),
@@ -99,15 +99,7 @@ pub(crate) async fn reload_on_change(
         ticker.tick().await;
         let loaded = match read_files(&files).await {
             Ok(now) if current.as_ref() == Some(&now) => continue,
-            Ok(now) => certs(&files.cert_file, &now.0)
-                .and_then(|chain| {
-                    config_from_pem(
-                        chain,
-                        (&files.key_file, &now.1),
-                        files.client_ca_file.as_deref().zip(now.2.as_deref()),
-                    )
-                })
-                .map(|c| (c, now)),
+            Ok(now) => config_from_contents(&files, &now).map(|c| (c, now)),
             Err(e) => Err(e),
         };
         match loaded {
@@ -123,6 +115,18 @@ pub(crate) async fn reload_on_change(
             ),
         }
     }
+}
+
+/// [`server_config`] from the contents [`read_files`] returned.
+fn config_from_contents(
+    files: &crate::config::Tls,
+    (cert, key, ca): &(Vec<u8>, Vec<u8>, Option<Vec<u8>>),
+) -> Result<Arc<rustls::ServerConfig>> {
+    config_from_pem(
+        certs(&files.cert_file, cert)?,
+        private_key(&files.key_file, key)?,
+        files.client_ca_file.as_deref().zip(ca.as_deref()),
+    )
 }
 
 /// The contents of the certificate, key and client CA files.
