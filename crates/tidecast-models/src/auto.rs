@@ -5,13 +5,15 @@
 //! For each horizon the validation picks the weights of the four forecasts (a grid of
 //! tenths over the simplex, so a single model is one of the choices) with the lowest mean
 //! absolute error out of sample; intervals are then calibrated on the residuals of exactly
-//! that combination, per horizon. The regression needs two weeks of lags, so the combination
+//! that combination, per horizon. The same validation first picks each part's variant: the
+//! regression in linear or log space, with constant coefficients or coefficients varying with
+//! the time of day; the decomposition's space and anchor smoothing. The regression needs two weeks of lags, so the combination
 //! is considered only with at least three weeks of history and a step of 5 minutes or more
 //! (at 1 minute its lag buffer and the weekly seasonal cycle would dominate the memory of a
 //! server holding thousands of targets); otherwise the model is the tidal model alone.
 
 use crate::calibration::Calibration;
-use crate::lagreg::{LagRegression, Space, lookback};
+use crate::lagreg::{LagRegression, Space, lookback, slot_of};
 use crate::mstl::{ALPHAS, Seasonal};
 use crate::tidal::{BRIDGE_SECS, Tidal, TidalSpec, check_quantiles};
 use std::sync::Arc;
@@ -86,12 +88,17 @@ struct RegressionPart {
     /// Index of the newest buffered value in the decomposition's window.
     newest: usize,
     scale_floor: f64,
+    /// Sampling step in seconds (for the newest value's slot in the day).
+    step: i64,
 }
+
+/// Fourier harmonics of the regression variant whose coefficients vary with the time of day.
+const HARMONICS: usize = 4;
 
 impl RegressionPart {
     /// The combined forecast `h` steps ahead given the tidal one; `None` where the weighted
     /// parts cannot forecast (then the tidal forecast stands).
-    fn combine(&self, h: usize, tidal: f64, persistent: f64) -> Option<f64> {
+    fn combine(&self, h: usize, tidal: f64, persistent: f64, newest_ts: i64) -> Option<f64> {
         let w = self.weights.get(h - 1)?;
         if w[0] == 1.0 {
             return None;
@@ -99,7 +106,8 @@ impl RegressionPart {
         let t = self.buffer.len() - 1;
         let mut p = w[0] * tidal + w[3] * persistent;
         if w[1] > 0.0 {
-            p += w[1] * self.model.predict(&self.buffer, t, h)?;
+            let slot = slot_of(newest_ts, self.step, self.model.day());
+            p += w[1] * self.model.predict(&self.buffer, t, h, slot)?;
         }
         if w[2] > 0.0 {
             p += w[2]
@@ -155,9 +163,14 @@ impl Fit for AutoSpec {
         let regression = regression_part(history, &calendar).unwrap_or(None);
         let name = match &regression {
             Some(r) => format!(
-                "auto({} + {}lag regression{}; weights {} at 1 step, {} at {} steps)",
+                "auto({} + {}lag regression{}{}; weights {} at 1 step, {} at {} steps)",
                 tidal.name(),
                 space_tag(r.model.space()),
+                if r.model.harmonics() > 0 {
+                    " (coefficients by time of day)"
+                } else {
+                    ""
+                },
                 match &r.seasonal {
                     Some(s) if s.alpha() < 1.0 => format!(
                         " + {}mstl (level smoothing {})",
@@ -226,9 +239,20 @@ fn regression_part(history: &Series, calendar: &Arc<Calendar>) -> Result<Option<
     let Some(pre) = LagRegression::fit(y, 0, split, h_max, day, week) else {
         return Ok(None);
     };
-    // The same regression on ln(1 + y), for non-negative series: chosen instead when it
-    // validates better (multiplicative seasonality).
-    let pre_log = LagRegression::fit_in(Space::Log, y, 0, split, h_max, day, week);
+    // The same regression on ln(1 + y) for non-negative series (multiplicative seasonality),
+    // and in either space with coefficients that vary with the time of day: each is a
+    // variant, and the validation keeps the best.
+    let slot0 = slot_of(history.timestamp(0), step, day);
+    let slot = |i: usize| (slot0 + i) % day;
+    let regression_variants: Vec<(Space, usize)> = [Space::Log, Space::Linear]
+        .into_iter()
+        .flat_map(|sp| [(sp, 0), (sp, HARMONICS)])
+        .filter(|v| *v != (Space::Linear, 0))
+        .collect();
+    let pre_variants: Vec<Option<LagRegression>> = regression_variants
+        .iter()
+        .map(|(sp, k)| LagRegression::fit_varying(*sp, y, 0, split, h_max, day, week, slot0, *k))
+        .collect();
     let mut tidal = TidalSpec::new()
         .max_horizon(h_max)
         .fit(&history.cut(history.timestamp(split - 1)), calendar.clone())?;
@@ -258,7 +282,7 @@ fn regression_part(history: &Series, calendar: &Arc<Calendar>) -> Result<Option<
     // variants; a missing seasonal forecast leaves its weight out of the choice.
     let stride = (val / 1500).max(1);
     let mut rows: Vec<(usize, f64, [f64; 4])> = Vec::new();
-    let mut log_rows: Vec<f64> = Vec::new();
+    let mut variant_rows: Vec<Vec<f64>> = vec![Vec::new(); pre_variants.len()];
     for i in split - 1..n - 1 {
         if (i + 1 - split).is_multiple_of(stride) {
             let ft = tidal.predict(h_max, &[])?;
@@ -273,7 +297,7 @@ fn regression_part(history: &Series, calendar: &Arc<Calendar>) -> Result<Option<
                 if j >= n || y[j].is_nan() {
                     continue;
                 }
-                let Some(r) = pre.predict(y, i, h) else {
+                let Some(r) = pre.predict(y, i, h, slot(i)) else {
                     continue;
                 };
                 for (k, l) in levels.iter().enumerate() {
@@ -282,21 +306,24 @@ fn regression_part(history: &Series, calendar: &Arc<Calendar>) -> Result<Option<
                         .push(l.map_or(f64::NAN, |l| s.forecast_at_level(l, i - offset, h)));
                 }
                 rows.push((h, y[j], [ft.point[h - 1], r, f64::NAN, fp[h - 1]]));
-                log_rows.push(
-                    pre_log
-                        .as_ref()
-                        .and_then(|m| m.predict(y, i, h))
-                        .unwrap_or(f64::NAN),
-                );
+                for (m, out) in pre_variants.iter().zip(&mut variant_rows) {
+                    out.push(
+                        m.as_ref()
+                            .and_then(|m| m.predict(y, i, h, slot(i)))
+                            .unwrap_or(f64::NAN),
+                    );
+                }
             }
         }
         tidal.update(history.timestamp(i + 1), raw[i + 1]);
     }
-    // The log-space regression replaces the linear one where it validates strictly better.
+    // Another variant replaces the linear regression with constant coefficients where it
+    // validates strictly better.
     let linear_rows: Vec<f64> = rows.iter().map(|r| r.2[1]).collect();
-    let space = match adopt_best(&mut rows, 1, &[linear_rows, log_rows]) {
-        Some(1) => Space::Log,
-        _ => Space::Linear,
+    variant_rows.insert(0, linear_rows);
+    let (space, harmonics) = match adopt_best(&mut rows, 1, &variant_rows) {
+        Some(k) if k > 0 => regression_variants[k - 1],
+        _ => (Space::Linear, 0),
     };
     let seasonal_variant = adopt_best(&mut rows, 2, &seasonal_rows);
     let with_seasonal = seasonal_variant.is_some();
@@ -330,7 +357,9 @@ fn regression_part(history: &Series, calendar: &Arc<Calendar>) -> Result<Option<
         residuals[h - 1].push((a - p) / (p.abs() + scale_floor));
     }
     let calibration = Calibration::from_residuals(&mut residuals, 20);
-    let Some(model) = LagRegression::fit_in(space, y, 0, n, h_max, day, week) else {
+    let Some(model) =
+        LagRegression::fit_varying(space, y, 0, n, h_max, day, week, slot0, harmonics)
+    else {
         return Ok(None);
     };
     let seasonal = match seasonal_variant.filter(|_| weights.iter().any(|w| w[2] > 0.0)) {
@@ -351,6 +380,7 @@ fn regression_part(history: &Series, calendar: &Arc<Calendar>) -> Result<Option<
         keep,
         newest: window(n).len() - 1,
         scale_floor,
+        step,
     }))
 }
 
@@ -399,7 +429,8 @@ impl Predict for Auto {
             vec![0.0; steps.min(r.weights.len())]
         };
         for h in 1..=steps.min(r.weights.len()) {
-            let Some(p) = r.combine(h, f.point[h - 1], persistent[h - 1]) else {
+            let newest = self.tidal.last_timestamp();
+            let Some(p) = r.combine(h, f.point[h - 1], persistent[h - 1], newest) else {
                 continue;
             };
             f.point[h - 1] = p;
