@@ -4,8 +4,8 @@
 //! on the newest observation and borrows the shape of the coming hours from the recent
 //! past, which suits smooth, strongly seasonal load.
 //!
-//! Ridge is solved in closed form as linfa's least squares on the design augmented with
-//! `sqrt(n * penalty) * I` rows: the same objective as scikit-learn's `Ridge` with
+//! Ridge is solved in closed form: linfa's least squares on the normal equations
+//! `(X'X + n * penalty * I) b = X'y`, the same objective as scikit-learn's `Ridge` with
 //! `alpha = n * penalty`, at a fraction of the cost of coordinate descent.
 //!
 //! The same regression can run on `ln(1 + y)` ([`Space::Log`]), where a seasonal swing is a
@@ -189,37 +189,51 @@ impl LagRegression {
         let stride = ((to.saturating_sub(from)) / 4000).max(1);
         let cols = NF * (2 * harmonics + 1);
         let mut coefs = Vec::with_capacity(max_h);
+        let mut row = Vec::with_capacity(cols);
         for h in 1..=max_h {
-            let mut xs = Vec::new();
-            let mut ys = Vec::new();
+            // The normal equations, accumulated row by row: X'X (lower triangle) and X'y.
+            let mut gram = vec![0.0; cols * cols];
+            let mut xty = vec![0.0; cols];
+            let mut n = 0usize;
             let mut t = from;
             while t + h < to {
                 if let (Some(f), Some(target)) = (
                     features_in(space, y, t, h, day, week),
                     y.get(t + h).filter(|v| !v.is_nan()),
                 ) {
+                    row.clear();
                     design(
                         &f.map(|v| v / scale),
                         harmonics,
                         (slot0 + t + h) % day,
                         day,
-                        &mut xs,
+                        &mut row,
                     );
-                    ys.push((space.forward(*target) - space.forward(y[t])) / scale);
+                    let target = (space.forward(*target) - space.forward(y[t])) / scale;
+                    for (i, ri) in row.iter().enumerate() {
+                        xty[i] += ri * target;
+                        for (g, rj) in gram[i * cols..=i * cols + i].iter_mut().zip(&row) {
+                            *g += ri * rj;
+                        }
+                    }
+                    n += 1;
                 }
                 t += stride;
             }
-            let n = ys.len();
             if n < 20 * NF.max(cols / 2) {
                 return None;
             }
-            let ridge = (n as f64 * PENALTY).sqrt();
-            for k in 0..cols {
-                xs.extend((0..cols).map(|j| if j == k { ridge } else { 0.0 }));
-                ys.push(0.0);
+            // Ridge: (X'X + n * penalty * I) b = X'y, a square system linfa's least squares
+            // solves exactly (the same solution as the data augmented with sqrt(n * penalty)
+            // * I rows, at a fraction of the cost with many columns).
+            for i in 0..cols {
+                for j in 0..i {
+                    gram[j * cols + i] = gram[i * cols + j];
+                }
+                gram[i * cols + i] += n as f64 * PENALTY;
             }
-            let x = Array2::from_shape_vec((n + cols, cols), xs).ok()?;
-            let ds = Dataset::new(x, Array1::from(ys));
+            let x = Array2::from_shape_vec((cols, cols), gram).ok()?;
+            let ds = Dataset::new(x, Array1::from(xty));
             let model = LinearRegression::new()
                 .with_intercept(false)
                 .fit(&ds)
