@@ -10,6 +10,9 @@
 //!    chosen by an inner backtest), on every core;
 //! 4. the process's peak resident memory.
 //!
+//! `cargo bench -p tidecast-models --bench speed -- combination` runs only that part (names:
+//! fit, combination, backtest).
+//!
 //! The series are synthetic tides with different levels, noise and seeds; generating them is
 //! not timed. No assertion: numbers go to docs/benchmarks.md.
 
@@ -92,6 +95,13 @@ fn main() {
     // argument) runs a tiny version, so the benchmark never rots.
     let quick =
         !std::env::args().any(|a| a == "--bench") || std::env::args().any(|a| a == "--quick");
+    // Names after `--`, e.g. `cargo bench --bench speed -- combination`, run only those parts
+    // (fit, combination, backtest); none runs all three.
+    let parts: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| ["fit", "combination", "backtest"].contains(&a.as_str()))
+        .collect();
+    let run = |part: &str| parts.is_empty() || parts.iter().any(|p| p == part);
     let n_series = if quick { 8 } else { 1000 };
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let end = 1_792_540_800; // 2026-10-21T00:00:00Z: a refit point, so each fit sees all 28 days
@@ -100,34 +110,42 @@ fn main() {
         .window(28 * 86_400)
         .quantiles(&[0.1, 0.5, 0.9]);
 
-    let t = Instant::now();
-    let data: Vec<Series> = (0..n_series).map(|i| tide(i as u64 + 1, 28, end)).collect();
-    println!(
-        "generated {n_series} series x {} points in {:.1} s (not timed below)",
-        data[0].len(),
-        t.elapsed().as_secs_f64()
-    );
+    if run("fit") {
+        let t = Instant::now();
+        let data: Vec<Series> = (0..n_series).map(|i| tide(i as u64 + 1, 28, end)).collect();
+        println!(
+            "generated {n_series} series x {} points in {:.1} s (not timed below)",
+            data[0].len(),
+            t.elapsed().as_secs_f64()
+        );
+        let (fit_s, failures) = fit_all(&forecaster, &data, cores);
+        println!(
+            "fit + forecast: {n_series} series x 28 d x 1 min on {cores} threads: {fit_s:.2} s total, {:.1} ms per series per core ({failures} failed)",
+            1000.0 * fit_s * cores as f64 / n_series as f64
+        );
+    }
 
-    let (fit_s, failures) = fit_all(&forecaster, &data, cores);
-    println!(
-        "fit + forecast: {n_series} series x 28 d x 1 min on {cores} threads: {fit_s:.2} s total, {:.1} ms per series per core ({failures} failed)",
-        1000.0 * fit_s * cores as f64 / n_series as f64
-    );
-    drop(data);
+    if run("combination") {
+        let n_five = if quick { 2 } else { 100 };
+        let five: Vec<Series> = (0..n_five)
+            .map(|i| tide_every(i as u64 + 1, 42, end, 300))
+            .collect();
+        let combined = Forecaster::new(cal.clone())
+            .window(42 * 86_400)
+            .quantiles(&[0.1, 0.5, 0.9]);
+        let (five_s, failures) = fit_all(&combined, &five, cores);
+        println!(
+            "fit + forecast (combination): {n_five} series x 42 d x 5 min on {cores} threads: {five_s:.2} s total, {:.0} ms per series per core ({failures} failed)",
+            1000.0 * five_s * cores as f64 / n_five as f64
+        );
+    }
+    if run("backtest") {
+        backtest(cal, end, quick);
+    }
+    println!("peak RSS: {:.0} MiB", peak_rss_mib());
+}
 
-    let n_five = if quick { 2 } else { 100 };
-    let five: Vec<Series> = (0..n_five)
-        .map(|i| tide_every(i as u64 + 1, 42, end, 300))
-        .collect();
-    let combined = Forecaster::new(cal.clone())
-        .window(42 * 86_400)
-        .quantiles(&[0.1, 0.5, 0.9]);
-    let (five_s, failures) = fit_all(&combined, &five, cores);
-    println!(
-        "fit + forecast (combination): {n_five} series x 42 d x 5 min on {cores} threads: {five_s:.2} s total, {:.0} ms per series per core ({failures} failed)",
-        1000.0 * five_s * cores as f64 / n_five as f64
-    );
-
+fn backtest(cal: Arc<Calendar>, end: i64, quick: bool) {
     let series = tide(4242, 42, end);
     let last = series.end().expect("points");
     let n_origins = if quick { 24 } else { 1152 };
@@ -144,5 +162,4 @@ fn main() {
         "backtest: {} origins x 60 min on one 42-day 1-minute series: {bt_s:.2} s",
         r.len()
     );
-    println!("peak RSS: {:.0} MiB", peak_rss_mib());
 }

@@ -75,13 +75,22 @@ pub(crate) fn slot_of(timestamp: i64, step: i64, day: usize) -> usize {
 /// The design row: `f`, or with harmonics `f` times each term of the Fourier basis
 /// `1, sin(2 pi k x), cos(2 pi k x)` (k = 1..=harmonics) of the target's slot `x` in the day.
 fn design(f: &[f64; NF], harmonics: usize, target_slot: usize, day: usize, out: &mut Vec<f64>) {
-    out.extend_from_slice(f);
-    let x = target_slot as f64 / day as f64 * std::f64::consts::TAU;
+    for b in basis(harmonics, target_slot, day) {
+        out.extend(f.iter().map(|v| v * b));
+    }
+}
+
+/// The Fourier basis `1, sin(2 pi x), cos(2 pi x), ..., cos(2 pi harmonics x)` at slot `x`.
+fn basis(harmonics: usize, slot: usize, day: usize) -> Vec<f64> {
+    let x = slot as f64 / day as f64 * std::f64::consts::TAU;
+    let mut out = Vec::with_capacity(2 * harmonics + 1);
+    out.push(1.0);
     for k in 1..=harmonics {
         let (sin, cos) = (k as f64 * x).sin_cos();
-        out.extend(f.iter().map(|v| v * sin));
-        out.extend(f.iter().map(|v| v * cos));
+        out.push(sin);
+        out.push(cos);
     }
+    out
 }
 
 /// Points of history the features reach back (two weeks plus one step).
@@ -99,15 +108,21 @@ fn features_in(
     day: usize,
     week: usize,
 ) -> Option<[f64; NF]> {
+    features_with(|i| y.get(i).map(|v| space.forward(*v)), t, h, day, week)
+}
+
+/// [`features_in`] reading the mapped value at index `i` from `g` (NaN or `None`: missing).
+fn features_with(
+    g: impl Fn(usize) -> Option<f64>,
+    t: usize,
+    h: usize,
+    day: usize,
+    week: usize,
+) -> Option<[f64; NF]> {
     if t < 2 * week || t < 6 {
         return None;
     }
-    let g = |i: usize| {
-        y.get(i)
-            .copied()
-            .filter(|v| !v.is_nan())
-            .map(|v| space.forward(v))
-    };
+    let g = |i: usize| g(i).filter(|v| !v.is_nan());
     let yt = g(t)?;
     let w1 = g(t + h - week)? - g(t - week)?;
     let w2 = g(t + h - 2 * week)? - g(t - 2 * week)?;
@@ -168,17 +183,15 @@ impl LagRegression {
         if space != Space::Linear && y[..to].iter().any(|v| *v < 0.0) {
             return None;
         }
-        let observed: Vec<f64> = y[..to]
-            .iter()
-            .copied()
-            .filter(|v| !v.is_nan())
-            .map(|v| space.forward(v))
-            .collect();
+        // The series mapped into the space once (NaN stays NaN).
+        let z: Vec<f64> = y[..to].iter().map(|v| space.forward(*v)).collect();
         // Features and targets are divided by the mean level, so the penalty is relative; in
         // log space they are relative already.
         let scale = match space {
             Space::Linear => {
-                observed.iter().map(|v| v.abs()).sum::<f64>() / observed.len().max(1) as f64
+                let observed = z.iter().filter(|v| !v.is_nan());
+                let count = observed.clone().count().max(1);
+                observed.map(|v| v.abs()).sum::<f64>() / count as f64
             }
             Space::Log => 1.0,
         };
@@ -189,31 +202,33 @@ impl LagRegression {
         let stride = ((to.saturating_sub(from)) / 4000).max(1);
         let cols = NF * (2 * harmonics + 1);
         let mut coefs = Vec::with_capacity(max_h);
-        let mut row = Vec::with_capacity(cols);
+        let bases: Vec<Vec<f64>> = (0..if harmonics > 0 { day } else { 1 })
+            .map(|slot| basis(harmonics, slot, day))
+            .collect();
         for h in 1..=max_h {
-            // The normal equations, accumulated row by row: X'X (lower triangle) and X'y.
-            let mut gram = vec![0.0; cols * cols];
-            let mut xty = vec![0.0; cols];
+            // The normal equations X'X b = X'y. A design row is the features times the basis
+            // of the target's slot, so X'X is the sum over slots of (basis basis') (x) (sum of
+            // f f' over that slot's rows): accumulate the small per-slot sums, then expand.
+            let mut ff = vec![[[0.0; NF]; NF]; bases.len()];
+            let mut fy = vec![[0.0; NF]; bases.len()];
             let mut n = 0usize;
             let mut t = from;
             while t + h < to {
                 if let (Some(f), Some(target)) = (
-                    features_in(space, y, t, h, day, week),
-                    y.get(t + h).filter(|v| !v.is_nan()),
+                    features_with(|i| z.get(i).copied(), t, h, day, week),
+                    z.get(t + h).filter(|v| !v.is_nan()),
                 ) {
-                    row.clear();
-                    design(
-                        &f.map(|v| v / scale),
-                        harmonics,
-                        (slot0 + t + h) % day,
-                        day,
-                        &mut row,
-                    );
-                    let target = (space.forward(*target) - space.forward(y[t])) / scale;
-                    for (i, ri) in row.iter().enumerate() {
-                        xty[i] += ri * target;
-                        for (g, rj) in gram[i * cols..=i * cols + i].iter_mut().zip(&row) {
-                            *g += ri * rj;
+                    let f = f.map(|v| v / scale);
+                    let target = (target - z[t]) / scale;
+                    let k = if harmonics > 0 {
+                        (slot0 + t + h) % day
+                    } else {
+                        0
+                    };
+                    for ((sums, fyi), fi) in ff[k].iter_mut().zip(&mut fy[k]).zip(&f) {
+                        *fyi += fi * target;
+                        for (c, fj) in sums.iter_mut().zip(&f) {
+                            *c += fi * fj;
                         }
                     }
                     n += 1;
@@ -223,13 +238,27 @@ impl LagRegression {
             if n < 20 * NF.max(cols / 2) {
                 return None;
             }
+            let mut gram = vec![0.0; cols * cols];
+            let mut xty = vec![0.0; cols];
+            for ((b, ffk), fyk) in bases.iter().zip(&ff).zip(&fy) {
+                for (a, ba) in b.iter().enumerate() {
+                    for (x, f) in xty[a * NF..(a + 1) * NF].iter_mut().zip(fyk) {
+                        *x += ba * f;
+                    }
+                    for (c, bc) in b.iter().enumerate() {
+                        for (i, ffi) in ffk.iter().enumerate() {
+                            let row = (a * NF + i) * cols + c * NF;
+                            for (g, v) in gram[row..row + NF].iter_mut().zip(ffi) {
+                                *g += ba * bc * v;
+                            }
+                        }
+                    }
+                }
+            }
             // Ridge: (X'X + n * penalty * I) b = X'y, a square system linfa's least squares
             // solves exactly (the same solution as the data augmented with sqrt(n * penalty)
             // * I rows, at a fraction of the cost with many columns).
             for i in 0..cols {
-                for j in 0..i {
-                    gram[j * cols + i] = gram[i * cols + j];
-                }
                 gram[i * cols + i] += n as f64 * PENALTY;
             }
             let x = Array2::from_shape_vec((cols, cols), gram).ok()?;
