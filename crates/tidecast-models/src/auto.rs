@@ -13,7 +13,7 @@
 //! server holding thousands of targets); otherwise the model is the tidal model alone.
 
 use crate::calibration::Calibration;
-use crate::lagreg::{LagRegression, Space, lookback, slot_of};
+use crate::lagreg::{LagRegression, LagSpec, Space, lookback, slot_of};
 use crate::mstl::{ALPHAS, Seasonal};
 use crate::tidal::{BRIDGE_SECS, Tidal, TidalSpec, check_quantiles};
 use std::sync::Arc;
@@ -236,7 +236,8 @@ fn regression_part(history: &Series, calendar: &Arc<Calendar>) -> Result<Option<
     }
     let split = n - val;
     let h_max = ((3600 / step) as usize).max(1);
-    let Some(pre) = LagRegression::fit(y, 0, split, h_max, day, week) else {
+    let spec = LagSpec::new(day, week, h_max);
+    let Some(pre) = spec.fit(y, 0, split) else {
         return Ok(None);
     };
     // The same regression on ln(1 + y) for non-negative series (multiplicative seasonality),
@@ -251,7 +252,7 @@ fn regression_part(history: &Series, calendar: &Arc<Calendar>) -> Result<Option<
         .collect();
     let pre_variants: Vec<Option<LagRegression>> = regression_variants
         .iter()
-        .map(|(sp, k)| LagRegression::fit_varying(*sp, y, 0, split, h_max, day, week, slot0, *k))
+        .map(|(sp, k)| spec.space(*sp).varying(*k, slot0).fit(y, 0, split))
         .collect();
     let mut tidal = TidalSpec::new()
         .max_horizon(h_max)
@@ -357,9 +358,7 @@ fn regression_part(history: &Series, calendar: &Arc<Calendar>) -> Result<Option<
         residuals[h - 1].push((a - p) / (p.abs() + scale_floor));
     }
     let calibration = Calibration::from_residuals(&mut residuals, 20);
-    let Some(model) =
-        LagRegression::fit_varying(space, y, 0, n, h_max, day, week, slot0, harmonics)
-    else {
+    let Some(model) = spec.space(space).varying(harmonics, slot0).fit(y, 0, n) else {
         return Ok(None);
     };
     let seasonal = match seasonal_variant.filter(|_| weights.iter().any(|w| w[2] > 0.0)) {

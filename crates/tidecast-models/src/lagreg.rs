@@ -12,7 +12,7 @@
 //! ratio of the level: the `auto` model uses whichever space validates better per series.
 //!
 //! Its coefficients can also vary with the time of day of the target
-//! ([`LagRegression::fit_varying`]): each feature is multiplied by a Fourier basis of the
+//! ([`LagSpec::varying`]): each feature is multiplied by a Fourier basis of the
 //! target's slot in the day (a varying-coefficient model, as in Hastie & Tibshirani 1993).
 //! How far yesterday's movement at this hour predicts today's differs by hour: where the
 //! daily shape drifts (the evening lighting peak following sunset), yesterday's change is the
@@ -138,48 +138,58 @@ fn features_with(
     Some([w1, w2, d1, m1, m6, lw, ld])
 }
 
-impl LagRegression {
-    /// Fit horizons `1..=max_h` on origins `t` in `from..to` (indices into `y`) whose target
-    /// `y[t + h]` lies before `to`. `None` with too few complete rows.
-    pub(crate) fn fit(
-        y: &[f64],
-        from: usize,
-        to: usize,
-        max_h: usize,
-        day: usize,
-        week: usize,
-    ) -> Option<Self> {
-        Self::fit_in(Space::Linear, y, from, to, max_h, day, week)
+/// What to fit: the calendar's periods in steps, the horizons, the space and whether the
+/// coefficients vary with the time of day.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LagSpec {
+    day: usize,
+    week: usize,
+    max_h: usize,
+    space: Space,
+    harmonics: usize,
+    slot0: usize,
+}
+
+impl LagSpec {
+    /// Horizons `1..=max_h` with `day` and `week` steps per period; linear space, constant
+    /// coefficients.
+    pub(crate) fn new(day: usize, week: usize, max_h: usize) -> Self {
+        Self {
+            day,
+            week,
+            max_h,
+            space: Space::Linear,
+            harmonics: 0,
+            slot0: 0,
+        }
     }
 
-    /// [`LagRegression::fit`] in `space`; `None` in log space if a value is negative.
-    pub(crate) fn fit_in(
-        space: Space,
-        y: &[f64],
-        from: usize,
-        to: usize,
-        max_h: usize,
-        day: usize,
-        week: usize,
-    ) -> Option<Self> {
-        Self::fit_varying(space, y, from, to, max_h, day, week, 0, 0)
+    /// Fit in `space` (`None` from the fit in a non-linear space if a value is negative).
+    pub(crate) fn space(mut self, space: Space) -> Self {
+        self.space = space;
+        self
     }
 
-    /// [`LagRegression::fit_in`] with coefficients that vary with the time of day of the
-    /// target through `harmonics` Fourier harmonics; `slot0` is the slot in the day
-    /// ([`slot_of`]) of `y[0]`.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn fit_varying(
-        space: Space,
-        y: &[f64],
-        from: usize,
-        to: usize,
-        max_h: usize,
-        day: usize,
-        week: usize,
-        slot0: usize,
-        harmonics: usize,
-    ) -> Option<Self> {
+    /// Coefficients that vary with the time of day of the target through `harmonics`
+    /// Fourier harmonics (0: constant); `slot0` is the slot in the day ([`slot_of`]) of the
+    /// series' first value.
+    pub(crate) fn varying(mut self, harmonics: usize, slot0: usize) -> Self {
+        self.harmonics = harmonics;
+        self.slot0 = slot0;
+        self
+    }
+
+    /// Fit on origins `t` in `from..to` (indices into `y`) whose target `y[t + h]` lies
+    /// before `to`. `None` with too few complete rows.
+    pub(crate) fn fit(&self, y: &[f64], from: usize, to: usize) -> Option<LagRegression> {
+        let LagSpec {
+            day,
+            week,
+            max_h,
+            space,
+            harmonics,
+            slot0,
+        } = *self;
         if space != Space::Linear && y[..to].iter().any(|v| *v < 0.0) {
             return None;
         }
@@ -269,7 +279,7 @@ impl LagRegression {
                 .ok()?;
             coefs.push(model.params().to_vec());
         }
-        Some(Self {
+        Some(LagRegression {
             day,
             week,
             coefs,
@@ -278,7 +288,9 @@ impl LagRegression {
             harmonics,
         })
     }
+}
 
+impl LagRegression {
     /// The space it was fitted in.
     pub(crate) fn space(&self) -> Space {
         self.space
@@ -331,7 +343,7 @@ mod tests {
         let y: Vec<f64> = (0..8 * week)
             .map(|i| 100.0 + ((i % week) as f64).sin() * 10.0 + (i % day) as f64)
             .collect();
-        let m = LagRegression::fit(&y, 0, y.len(), 3, day, week).unwrap();
+        let m = LagSpec::new(day, week, 3).fit(&y, 0, y.len()).unwrap();
         let t = y.len() - 4;
         for h in 1..=3 {
             let p = m.predict(&y, t, h, 0).unwrap();
@@ -353,7 +365,10 @@ mod tests {
                 level * (1.0 + 0.5 * ((i % day) as f64 / day as f64 * std::f64::consts::TAU).sin())
             })
             .collect();
-        let log = LagRegression::fit_in(Space::Log, &y, 0, y.len(), 6, day, week).unwrap();
+        let log = LagSpec::new(day, week, 6)
+            .space(Space::Log)
+            .fit(&y, 0, y.len())
+            .unwrap();
         let t = y.len() - 7;
         for h in 1..=6 {
             let p = log.predict(&y, t, h, 0).unwrap();
@@ -363,7 +378,12 @@ mod tests {
                 y[t + h]
             );
         }
-        assert!(LagRegression::fit_in(Space::Log, &[-1.0; 2000], 0, 2000, 1, day, week).is_none());
+        assert!(
+            LagSpec::new(day, week, 1)
+                .space(Space::Log)
+                .fit(&[-1.0; 2000], 0, 2000)
+                .is_none()
+        );
     }
 
     #[test]
@@ -391,9 +411,11 @@ mod tests {
             y.push(y[i - 1] + step);
         }
         let train = 7 * week;
-        let constant = LagRegression::fit_in(Space::Linear, &y, 0, train, 1, day, week).unwrap();
-        let varying =
-            LagRegression::fit_varying(Space::Linear, &y, 0, train, 1, day, week, 5, 4).unwrap();
+        let constant = LagSpec::new(day, week, 1).fit(&y, 0, train).unwrap();
+        let varying = LagSpec::new(day, week, 1)
+            .varying(4, 5)
+            .fit(&y, 0, train)
+            .unwrap();
         assert_eq!((constant.harmonics(), varying.harmonics()), (0, 4));
         let (mut err_c, mut err_v) = (0.0, 0.0);
         for t in train..n - 1 {
@@ -428,7 +450,7 @@ mod tests {
             .filter_map(|s| s.parse().ok())
             .collect();
         assert_eq!(numbers.len(), 2 * NF);
-        let m = LagRegression::fit(&y, 0, y.len(), 2, 48, 336).unwrap();
+        let m = LagSpec::new(48, 336, 2).fit(&y, 0, y.len()).unwrap();
         for h in 1..=2 {
             for (k, got) in m.coefficients(h).iter().enumerate() {
                 let want = numbers[(h - 1) * NF + k];
