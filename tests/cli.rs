@@ -307,3 +307,64 @@ fn too_little_history_and_bad_flags_are_clear_errors() {
         }
     }
 }
+
+/// `tidecast forecast ... | head -1` and a summary printed into a closed pipe end quietly with
+/// success, as Unix tools do, instead of a panic or an "error" naming stdout with the exit code
+/// of bad input data.
+#[test]
+fn a_reader_that_closes_the_pipe_early_stops_the_output_quietly() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let history = data("tidal_lb_connections.csv");
+    let spawn = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_tidecast"))
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the binary runs")
+    };
+    // Three days at one minute: ~250 KB of CSV, more than a pipe holds, so the writer is
+    // still writing when the reader goes.
+    let mut child = spawn(&[
+        "forecast",
+        "--history",
+        history.to_str().unwrap(),
+        "--horizon",
+        "3d",
+    ]);
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert_eq!(first.trim(), "timestamp,forecast,lower,upper");
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?}: {err}", out.status);
+    assert!(err.is_empty(), "{err}");
+
+    // The backtest's summary goes to stdout after the file is written; its reader is gone.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bt.csv");
+    let mut child = spawn(&[
+        "backtest",
+        "--history",
+        history.to_str().unwrap(),
+        "--from",
+        "2026-10-20T00:00:00Z",
+        "--to",
+        "2026-10-20T02:00:00Z",
+        "--every",
+        "1h",
+        "--horizon",
+        "15m",
+        "--out",
+        file.to_str().unwrap(),
+    ]);
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?}: {err}", out.status);
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(file.exists());
+}

@@ -18,11 +18,22 @@ fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     match cmd::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader closed the pipe (`tidecast forecast ... | head`): it has what it wanted,
+        // so stop quietly, as Unix tools do.
+        Err(e) if broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(exit_code(&e))
         }
     }
+}
+
+/// Whether the error is a write to a pipe whose reader has gone.
+fn broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// 65 (EX_DATAERR) for bad input data, 64 (EX_USAGE) for bad arguments or config, 1 otherwise.

@@ -2,6 +2,7 @@ use crate::cli::BacktestArgs;
 use crate::history::{self, quantile_column, usage};
 use anyhow::Result;
 use indicatif::{ProgressBar, ProgressStyle};
+use std::io::Write;
 use tidecast_core::{format_duration, format_timestamp, parse_timestamp};
 use tidecast_io::{Column, write_table};
 use tidecast_models::score;
@@ -90,6 +91,8 @@ pub(crate) fn run(args: &BacktestArgs) -> Result<()> {
     write_table(Some(&args.out), &cols)?;
 
     if !args.quiet {
+        // writeln! rather than println!, which panics when stdout is a closed pipe.
+        let mut out = std::io::stdout().lock();
         let mut horizons: Vec<usize> = [300i64, 900, 1800, 3600]
             .iter()
             .filter(|s| **s % step == 0 && **s <= horizon)
@@ -101,14 +104,16 @@ pub(crate) fn run(args: &BacktestArgs) -> Result<()> {
         if let Some(last) = results.last() {
             let at = forecaster.refit_point(series.timestamp(last.last_index));
             if let Ok(m) = forecaster.fit_at(&series, at, steps) {
-                println!(
+                writeln!(
+                    out,
                     "model at the last refit ({}): {}",
                     format_timestamp(at),
                     m.name()
-                );
+                )?;
             }
         }
-        println!(
+        writeln!(
+            out,
             "{} origins from {} every {}, {} ahead; {} rows written to {}",
             results.len(),
             format_timestamp(from),
@@ -116,13 +121,15 @@ pub(crate) fn run(args: &BacktestArgs) -> Result<()> {
             format_duration(horizon),
             rows,
             args.out.display()
-        );
-        println!(
+        )?;
+        writeln!(
+            out,
             "{:>8} {:>7} {:>8} {:>9} {:>11} {:>9}",
             "horizon", "pairs", "MASE", "sMAPE %", "peak-under%", "coverage"
-        );
+        )?;
         for s in scores {
-            println!(
+            writeln!(
+                out,
                 "{:>8} {:>7} {:>8.3} {:>9.2} {:>11.2} {:>9}",
                 format_duration(s.steps as i64 * step),
                 s.pairs,
@@ -131,7 +138,7 @@ pub(crate) fn run(args: &BacktestArgs) -> Result<()> {
                 s.peak_under,
                 s.coverage
                     .map_or("-".into(), |c| format!("{:.1}%", 100.0 * c)),
-            );
+            )?;
         }
     }
     Ok(())
