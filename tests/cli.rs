@@ -306,6 +306,22 @@ fn too_little_history_and_bad_flags_are_clear_errors() {
             assert!(err.contains(n), "{args:?}: stderr should name {n:?}: {err}");
         }
     }
+    // An error that shows its cause says it once.
+    let out = tidecast(&[
+        "forecast",
+        "--history",
+        data("taylor_uk_electricity.csv").to_str().unwrap(),
+        "--horizon",
+        "1h",
+        "--out",
+        "/no/such/dir/f.csv",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        err.trim(),
+        "error: /no/such/dir/f.csv: cannot write: No such file or directory (os error 2)"
+    );
+    assert_eq!(out.status.code(), Some(73), "EX_CANTCREAT: {err}");
 }
 
 /// `tidecast forecast ... | head -1` and a summary printed into a closed pipe end quietly with

@@ -20,10 +20,20 @@ use std::path::PathBuf;
 /// Errors reading or writing series files. Each names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The file could not be opened, read or written.
+    /// The file could not be opened or read.
     #[error("{path}: {source}")]
     Io {
         /// The file.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// An output could not be created or written (a missing directory, a full disk, a closed
+    /// pipe): not a problem of the input data.
+    #[error("{path}: cannot write: {source}")]
+    Write {
+        /// The output file (or `<stdout>`).
         path: PathBuf,
         /// The operating system's error.
         #[source]

@@ -68,6 +68,12 @@ pub fn read_samples(path: &Path, opts: &ReadOptions) -> Result<Vec<Sample>> {
         path: path.to_path_buf(),
         source,
     })?;
+    if meta.is_dir() {
+        return Err(format_err(
+            path,
+            "is a directory (expected a CSV or Parquet series file)",
+        ));
+    }
     if meta.len() == 0 {
         return Err(format_err(
             path,
@@ -322,6 +328,15 @@ mod tests {
                 .to_string()
                 .contains("no data rows")
         );
+    }
+
+    #[test]
+    fn a_directory_is_named_as_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = read_samples(dir.path(), &ReadOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("is a directory"), "{e}");
     }
 
     #[test]

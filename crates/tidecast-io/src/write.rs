@@ -68,12 +68,12 @@ pub fn write_table(path: Option<&Path>, columns: &[Column]) -> Result<()> {
         let mut lock = std::io::BufWriter::new(stdout.lock());
         return write_csv(&mut lock, columns, n)
             .and_then(|()| lock.flush())
-            .map_err(|source| Error::Io {
+            .map_err(|source| Error::Write {
                 path: "<stdout>".into(),
                 source,
             });
     };
-    let io_err = |source| Error::Io {
+    let io_err = |source| Error::Write {
         path: path.to_path_buf(),
         source,
     };

@@ -22,10 +22,28 @@ fn main() -> ExitCode {
         // so stop quietly, as Unix tools do.
         Err(e) if broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", message(&e));
             ExitCode::from(exit_code(&e))
         }
     }
+}
+
+/// The error and its causes, `: `-separated, each cause left out when the text before it
+/// already ends with it (errors that show their source, like "FILE: No such file or
+/// directory", would otherwise repeat it).
+fn message(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.ends_with(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 /// Whether the error is a write to a pipe whose reader has gone.
@@ -36,10 +54,14 @@ fn broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
-/// 65 (EX_DATAERR) for bad input data, 64 (EX_USAGE) for bad arguments or config, 1 otherwise.
+/// 65 (EX_DATAERR) for bad input data, 73 (EX_CANTCREAT) for an output that cannot be
+/// written, 64 (EX_USAGE) for bad arguments or config, 1 otherwise.
 fn exit_code(e: &anyhow::Error) -> u8 {
-    if e.downcast_ref::<tidecast_io::Error>().is_some() {
-        65
+    if let Some(io) = e.downcast_ref::<tidecast_io::Error>() {
+        match io {
+            tidecast_io::Error::Write { .. } => 73,
+            _ => 65,
+        }
     } else if e.downcast_ref::<cli::UsageError>().is_some() {
         64
     } else {
