@@ -15,7 +15,7 @@ from sklearn.linear_model import Ridge
 
 y = pd.read_csv("tests/data/taylor_uk_electricity.csv").value.to_numpy(float)[:1500]
 day, week, max_h, penalty = 48, 336, 2, 1e-4
-scale = np.mean(np.abs(y))
+scale = np.mean(np.abs(np.diff(y)))  # the mean absolute step, as lagreg.rs divides by
 
 def features(t, h):
     m6 = y[t] - np.mean(y[t - 6:t])

@@ -24,7 +24,7 @@ use linfa::traits::Fit as LinfaFit;
 use linfa_linear::LinearRegression;
 use ndarray::{Array1, Array2};
 
-/// Ridge penalty per sample (on features and targets divided by the series' mean level).
+/// Ridge penalty per sample (on features and targets divided by the series' mean absolute step).
 const PENALTY: f64 = 1e-4;
 
 /// Number of features.
@@ -195,16 +195,15 @@ impl LagSpec {
         }
         // The series mapped into the space once (NaN stays NaN).
         let z: Vec<f64> = y[..to].iter().map(|v| space.forward(*v)).collect();
-        // Features and targets are divided by the mean level, so the penalty is relative; in
-        // log space they are relative already.
-        let scale = match space {
-            Space::Linear => {
-                let observed = z.iter().filter(|v| !v.is_nan());
-                let count = observed.clone().count().max(1);
-                observed.map(|v| v.abs()).sum::<f64>() / count as f64
-            }
-            Space::Log => 1.0,
-        };
+        // Features and targets are divided by the mean absolute step of the series, so the
+        // penalty is relative to how much it moves: the same shrinkage for smooth electricity
+        // demand (steps of ~1 % of the level) as for noisy counts (~30 %).
+        let steps = z
+            .windows(2)
+            .map(|w| (w[1] - w[0]).abs())
+            .filter(|d| !d.is_nan());
+        let count = steps.clone().count().max(1);
+        let scale = steps.sum::<f64>() / count as f64;
         if scale <= 0.0 {
             return None;
         }
