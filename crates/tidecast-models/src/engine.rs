@@ -81,6 +81,8 @@ pub struct OriginForecast {
     pub last_index: usize,
     /// The forecast.
     pub forecast: Forecast,
+    /// The fitted model's name (shared by the origins of one refit).
+    pub model: Arc<str>,
 }
 
 impl Forecaster {
@@ -170,7 +172,15 @@ impl Forecaster {
             return Err(Error::InvalidParameter("origins must ascend".into()));
         }
         let mut out = Vec::with_capacity(origins.len());
-        let mut current: Option<(i64, Box<dyn Predict>, usize)> = None;
+        /// The model of the current refit: its refit point, the model, the next history
+        /// index to feed it, and its name.
+        struct Current {
+            at: i64,
+            model: Box<dyn Predict>,
+            seen: usize,
+            name: Arc<str>,
+        }
+        let mut current: Option<Current> = None;
         for (k, &origin) in origins.iter().enumerate() {
             let Some(last) = history.index_at_or_before(origin) else {
                 return Err(Error::NotEnoughData(format!(
@@ -179,20 +189,26 @@ impl Forecaster {
                 )));
             };
             let at = self.refit_point(history.timestamp(last));
-            if current.as_ref().is_none_or(|c| c.0 != at) {
+            if current.as_ref().is_none_or(|c| c.at != at) {
                 let model = self.fit_at(history, at, steps)?;
-                let seen = history.index_at_or_before(at).map_or(0, |i| i + 1);
-                current = Some((at, model, seen));
+                current = Some(Current {
+                    at,
+                    name: Arc::from(model.name()),
+                    model,
+                    seen: history.index_at_or_before(at).map_or(0, |i| i + 1),
+                });
             }
-            let (_, model, seen) = current.as_mut().expect("set above");
-            while *seen <= last {
-                model.update(history.timestamp(*seen), history.values()[*seen]);
-                *seen += 1;
+            let c = current.as_mut().expect("set above");
+            while c.seen <= last {
+                c.model
+                    .update(history.timestamp(c.seen), history.values()[c.seen]);
+                c.seen += 1;
             }
             out.push(OriginForecast {
                 origin,
                 last_index: last,
-                forecast: model.predict(steps, &self.quantiles)?,
+                forecast: c.model.predict(steps, &self.quantiles)?,
+                model: c.name.clone(),
             });
             progress(k + 1);
         }

@@ -103,14 +103,12 @@ pub(crate) fn run(args: &BacktestArgs) -> Result<()> {
         let scores = score(&series, &results, &horizons);
         if let Some(last) = results.last() {
             let at = forecaster.refit_point(series.timestamp(last.last_index));
-            if let Ok(m) = forecaster.fit_at(&series, at, steps) {
-                writeln!(
-                    out,
-                    "model at the last refit ({}): {}",
-                    format_timestamp(at),
-                    m.name()
-                )?;
-            }
+            writeln!(
+                out,
+                "model at the last refit ({}): {}",
+                format_timestamp(at),
+                last.model
+            )?;
         }
         writeln!(
             out,
