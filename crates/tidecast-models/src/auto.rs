@@ -284,6 +284,8 @@ fn regression_part(history: &Series, calendar: &Arc<Calendar>) -> Result<Option<
     let stride = (val / 1500).max(1);
     let mut rows: Vec<(usize, f64, [f64; 4])> = Vec::new();
     let mut variant_rows: Vec<Vec<f64>> = vec![Vec::new(); pre_variants.len()];
+    // The series in log space once, for the log-space variants' many forecasts.
+    let y_log: Vec<f64> = y.iter().map(|v| Space::Log.forward(*v)).collect();
     for i in split - 1..n - 1 {
         if (i + 1 - split).is_multiple_of(stride) {
             let ft = tidal.predict(h_max, &[])?;
@@ -298,7 +300,7 @@ fn regression_part(history: &Series, calendar: &Arc<Calendar>) -> Result<Option<
                 if j >= n || y[j].is_nan() {
                     continue;
                 }
-                let Some(r) = pre.predict(y, i, h, slot(i)) else {
+                let Some(r) = pre.predict_mapped(y, i, h, slot(i)) else {
                     continue;
                 };
                 for (k, l) in levels.iter().enumerate() {
@@ -310,7 +312,13 @@ fn regression_part(history: &Series, calendar: &Arc<Calendar>) -> Result<Option<
                 for (m, out) in pre_variants.iter().zip(&mut variant_rows) {
                     out.push(
                         m.as_ref()
-                            .and_then(|m| m.predict(y, i, h, slot(i)))
+                            .and_then(|m| {
+                                let z = match m.space() {
+                                    Space::Linear => y,
+                                    Space::Log => &y_log,
+                                };
+                                m.predict_mapped(z, i, h, slot(i))
+                            })
                             .unwrap_or(f64::NAN),
                     );
                 }
