@@ -6,7 +6,9 @@ an L2 penalty only) can be checked against it.
     .venv/bin/pip install scikit-learn pandas numpy
     .venv/bin/python scripts/golden_lagreg.py
 
-The features mirror crates/tidecast-models/src/lagreg.rs `features_in` (linear space) exactly; the objective
+The features mirror crates/tidecast-models/src/lagreg.rs `features_with` (linear space), scaled
+by the mean absolute step and each clipped to 10 (FEATURE_CLIP) times its mean absolute value,
+exactly; the objective
 (1/2n)||y - Xw||^2 + (penalty/2)||w||^2 equals sklearn's Ridge with alpha = n * penalty.
 """
 import json, sys
@@ -29,6 +31,8 @@ out = {"source": "tests/data/taylor_uk_electricity.csv, first 1500 points",
 for h in range(1, max_h + 1):
     ts = [t for t in range(max(2 * week, 6), len(y) - h)]
     X = np.array([features(t, h) for t in ts]) / scale
+    bound = 10 * np.mean(np.abs(X), axis=0)  # FEATURE_CLIP times each feature's mean abs value
+    X = np.clip(X, -bound, bound)
     Y = np.array([y[t + h] - y[t] for t in ts]) / scale
     r = Ridge(alpha=len(ts) * penalty, fit_intercept=False, solver="cholesky").fit(X, Y)
     out["coefficients"].append(r.coef_.tolist())

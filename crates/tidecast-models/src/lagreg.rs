@@ -61,6 +61,8 @@ pub(crate) struct LagRegression {
     day: usize,
     week: usize,
     coefs: Vec<Vec<f64>>,
+    /// Per horizon, the bound each scaled feature is clipped to ([`FEATURE_CLIP`]).
+    bounds: Vec<[f64; NF]>,
     scale: f64,
     space: Space,
     /// Fourier harmonics of the time of day the coefficients vary with (0: constant).
@@ -89,6 +91,20 @@ fn basis(harmonics: usize, slot: usize, day: usize) -> Vec<f64> {
         let (sin, cos) = (k as f64 * x).sin_cos();
         out.push(sin);
         out.push(cos);
+    }
+    out
+}
+
+/// Each feature is clipped (winsorized) to this many times its mean absolute value over the
+/// training rows of its horizon: a one-off burst a day or a week back moves the forecast by
+/// a few typical changes instead of echoing in full, and outliers in the training window
+/// weigh less.
+const FEATURE_CLIP: f64 = 10.0;
+
+fn clip(f: [f64; NF], bounds: &[f64; NF]) -> [f64; NF] {
+    let mut out = f;
+    for (v, b) in out.iter_mut().zip(bounds) {
+        *v = v.clamp(-b, *b);
     }
     out
 }
@@ -200,6 +216,7 @@ impl LagSpec {
         let stride = ((to.saturating_sub(from)) / 4000).max(1);
         let cols = NF * (2 * harmonics + 1);
         let mut coefs = Vec::with_capacity(max_h);
+        let mut bounds = Vec::with_capacity(max_h);
         let bases: Vec<Vec<f64>> = (0..if harmonics > 0 { day } else { 1 })
             .map(|slot| basis(harmonics, slot, day))
             .collect();
@@ -209,30 +226,41 @@ impl LagSpec {
             // f f' over that slot's rows): accumulate the small per-slot sums, then expand.
             let mut ff = vec![[[0.0; NF]; NF]; bases.len()];
             let mut fy = vec![[0.0; NF]; bases.len()];
-            let mut n = 0usize;
+            // The complete rows: (slot, scaled features, scaled target).
+            let mut rows = Vec::new();
             let mut t = from;
             while t + h < to {
                 if let (Some(f), Some(target)) = (
                     features_with(|i| z.get(i).copied(), t, h, day, week),
                     z.get(t + h).filter(|v| !v.is_nan()),
                 ) {
-                    let f = f.map(|v| v / scale);
-                    let target = (target - z[t]) / scale;
                     let k = if harmonics > 0 {
                         (slot0 + t + h) % day
                     } else {
                         0
                     };
-                    for ((sums, fyi), fi) in ff[k].iter_mut().zip(&mut fy[k]).zip(&f) {
-                        *fyi += fi * target;
-                        for (c, fj) in sums.iter_mut().zip(&f) {
-                            *c += fi * fj;
-                        }
-                    }
-                    n += 1;
+                    rows.push((k, f.map(|v| v / scale), (target - z[t]) / scale));
                 }
                 t += stride;
             }
+            let n = rows.len();
+            let mut bound = [0.0; NF];
+            for (_, f, _) in &rows {
+                for (b, v) in bound.iter_mut().zip(f) {
+                    *b += v.abs();
+                }
+            }
+            let bound = bound.map(|b| FEATURE_CLIP * b / n.max(1) as f64);
+            for (k, f, target) in rows {
+                let f = clip(f, &bound);
+                for ((sums, fyi), fi) in ff[k].iter_mut().zip(&mut fy[k]).zip(&f) {
+                    *fyi += fi * target;
+                    for (c, fj) in sums.iter_mut().zip(&f) {
+                        *c += fi * fj;
+                    }
+                }
+            }
+            bounds.push(bound);
             if n < 20 * NF.max(cols / 2) {
                 return None;
             }
@@ -271,6 +299,7 @@ impl LagSpec {
             day,
             week,
             coefs,
+            bounds,
             scale,
             space,
             harmonics,
@@ -321,7 +350,10 @@ impl LagRegression {
         slot: usize,
     ) -> Option<f64> {
         let c = self.coefs.get(h.checked_sub(1)?)?;
-        let f = features_with(&g, t, h, self.day, self.week)?.map(|v| v / self.scale);
+        let f = clip(
+            features_with(&g, t, h, self.day, self.week)?.map(|v| v / self.scale),
+            self.bounds.get(h - 1)?,
+        );
         let mut x = Vec::with_capacity(c.len());
         design(&f, self.harmonics, (slot + h) % self.day, self.day, &mut x);
         let change: f64 = x.iter().zip(c).map(|(x, b)| x * b).sum();
@@ -436,6 +468,28 @@ mod tests {
         // A slot is counted in UTC steps, also before 1970.
         assert_eq!(slot_of(-300, 300, 288), 287);
         assert_eq!(slot_of(86_400 + 600, 300, 288), 2);
+    }
+
+    #[test]
+    fn a_one_off_burst_a_week_back_does_not_echo_in_full() {
+        // A clean daily and weekly pattern; then the value a week before the target jumps to
+        // a thousand times the level (a burst, a scrape glitch).
+        let (day, week) = (24, 168);
+        let y: Vec<f64> = (0..8 * week)
+            .map(|i| 100.0 + ((i % week) as f64).sin() * 10.0 + (i % day) as f64)
+            .collect();
+        let m = LagSpec::new(day, week, 1).fit(&y, 0, y.len()).unwrap();
+        let t = y.len() - 2;
+        let clean = m.predict(&y, t, 1, 0).unwrap();
+        let mut burst = y.clone();
+        burst[t + 1 - week] = 100_000.0;
+        let echoed = m.predict(&burst, t, 1, 0).unwrap();
+        // Features are clipped to 10 times their mean absolute value in training: whatever
+        // the coefficient, the forecast moves by at most a few dozen, not by tens of thousands.
+        assert!(
+            (echoed - clean).abs() < 100.0,
+            "clean {clean:.1}, with the burst a week back {echoed:.1}"
+        );
     }
 
     /// Golden test: the linfa fit equals scikit-learn's Ridge on the same features
