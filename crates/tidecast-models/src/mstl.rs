@@ -73,7 +73,7 @@ impl Seasonal {
         if missing * 10 > n {
             return None;
         }
-        let filled = interpolate(y)?;
+        let filled = despike(&interpolate(y)?, DESPIKE_K);
         let periods: Vec<usize> = if n >= 2 * week && week > day {
             vec![day, week]
         } else {
@@ -186,6 +186,41 @@ impl Seasonal {
     }
 }
 
+/// How far (in robust standard deviations of the series' steps) a point may stand outside
+/// its neighbours before the decomposition treats it as a glitch ([`despike`]).
+const DESPIKE_K: f64 = 10.0;
+
+/// Replace glitches (one or two points that leave the series and come back) by the median of
+/// the four points around them. A point is a glitch when it lies more than `k` robust
+/// standard deviations of the series' steps (1.4826 times the median absolute step) outside
+/// the range of the middle two of its four neighbours. A step edge or a ramp corner lies
+/// inside that range and is kept; so are peaks wider than two points. STL is a least-squares
+/// smoother: without this, one scrape glitch of 1,000x the level in the window put a fraction
+/// of itself into every seasonal cycle it touched, and the forecast for that time of day rose
+/// 2.6-5.8x (the `auto` test with a glitch).
+fn despike(y: &[f64], k: f64) -> Vec<f64> {
+    let n = y.len();
+    if n < 5 {
+        return y.to_vec();
+    }
+    let mut steps: Vec<f64> = y.windows(2).map(|w| (w[1] - w[0]).abs()).collect();
+    steps.sort_by(f64::total_cmp);
+    let sigma = 1.4826 * steps[steps.len() / 2];
+    if sigma <= 0.0 {
+        return y.to_vec();
+    }
+    let mut out = y.to_vec();
+    for i in 2..n - 2 {
+        let mut w = [y[i - 2], y[i - 1], y[i + 1], y[i + 2]];
+        w.sort_by(f64::total_cmp);
+        let (lo, hi) = (w[1], w[2]);
+        if y[i] > hi + k * sigma || y[i] < lo - k * sigma {
+            out[i] = 0.5 * (lo + hi);
+        }
+    }
+    out
+}
+
 /// Fill missing values by linear interpolation (edges take the nearest observed value), in
 /// the decomposition. `None` when nothing is observed.
 fn interpolate(y: &[f64]) -> Option<Vec<f64>> {
@@ -254,6 +289,31 @@ mod tests {
         let b = s.predict(&z, t, 2).unwrap();
         assert!(s.predict(&[f64::NAN; 3], t, 1).is_none());
         assert!((a - b).abs() < 0.5, "{a} vs {b}");
+        // A glitch of one or two points is replaced by its neighbours' median; a smooth
+        // curve, a step edge and a three-point peak are not touched.
+        let mut smooth: Vec<f64> = (0..200).map(|i| (i as f64 / 10.0).sin() * 10.0).collect();
+        assert_eq!(despike(&smooth, DESPIKE_K), smooth);
+        let step: Vec<f64> = (0..50).map(|i| if i < 25 { 1.0 } else { 500.0 }).collect();
+        assert_eq!(despike(&step, DESPIKE_K), step);
+        let mut peak = smooth.clone();
+        for v in &mut peak[60..63] {
+            *v += 1e4;
+        }
+        assert_eq!(despike(&peak, DESPIKE_K), peak);
+        smooth[100] = 1e6;
+        smooth[150] = -1e6;
+        smooth[151] = -1e6;
+        let fixed = despike(&smooth, DESPIKE_K);
+        assert!(
+            (fixed[100] - 10.0 * 10f64.sin()).abs() < 0.5,
+            "{}",
+            fixed[100]
+        );
+        assert!(
+            (fixed[150] - 10.0 * 15f64.sin()).abs() < 1.0,
+            "{}",
+            fixed[150]
+        );
         assert!(
             interpolate(&[f64::NAN, 1.0, f64::NAN, 3.0, f64::NAN]).unwrap()
                 == [1.0, 1.0, 2.0, 3.0, 3.0]
