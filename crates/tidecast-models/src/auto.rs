@@ -552,6 +552,46 @@ mod tests {
         }
     }
 
+    /// A glitch of 1,000x among the newest observations, followed by normal ones, moves the
+    /// forecast by less than 35 % (measured: 20-29 % two steps after it, a few % after four;
+    /// before the level filters clipped their inputs: 2.9-3.8x). While the glitch is the newest value the forecast
+    /// follows it, as the live value the HPA also sees does.
+    #[test]
+    fn a_recent_glitch_does_not_linger_in_the_forecast() {
+        let y = crate::testdata::taylor(usize::MAX);
+        let (step, train) = (1800, 42 * 48);
+        let start = 960_159_600; // 2000-06-04T23:00:00Z
+        let history = Series::new(start, step, y[..train].to_vec()).unwrap();
+        let calendar = Arc::new(Calendar::new(chrono_tz::Europe::London));
+        let fitted = AutoSpec::new()
+            .max_horizon(2)
+            .fit(&history, calendar)
+            .unwrap();
+        for back in [2, 4, 8] {
+            let (mut clean, mut glitched) = (fitted.clone(), fitted.clone());
+            let end = train + 24;
+            for (i, v) in y.iter().enumerate().take(end).skip(train) {
+                let t = start + i as i64 * step;
+                clean.update(t, *v);
+                glitched.update(t, if i == end - back { v * 1000.0 } else { *v });
+            }
+            let (c, g) = (
+                clean.predict(2, &[]).unwrap(),
+                glitched.predict(2, &[]).unwrap(),
+            );
+            for h in 0..2 {
+                let ratio = g.point[h] / c.point[h];
+                assert!(
+                    (0.8..1.35).contains(&ratio),
+                    "glitch {back} steps back, step {}: {:.0} vs {:.0}",
+                    h + 1,
+                    g.point[h],
+                    c.point[h]
+                );
+            }
+        }
+    }
+
     /// Taylor's half-hourly demand: fit on six weeks, forecast every hour of the next
     /// three days with state updates in between (as the server does), and compare with the
     /// tidal model alone (measured: 12 % lower absolute error over these three days).

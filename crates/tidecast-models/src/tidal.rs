@@ -78,8 +78,27 @@ struct Levels {
     b_fast: f64,
 }
 
+/// An observation enters the level filters clipped to this factor above or below what the
+/// fast level expects (`profile x fast level`): a scrape glitch of 1,000x moves the level
+/// like a 7x surge instead of multiplying the forecast for hours (at 1 minute the fast
+/// filter's half-life is up to two hours). A real surge still raises the level by up to 7x
+/// per step, and the served value never drops below the live one. Measured: no change on the
+/// tidal trace, mean ratio 0.911 -> 0.912 on the given series; at 5 goog's 45-minute interval
+/// coverage rose to 85.4 %, at 10 a glitch still moved a 1-minute forecast by 19 %.
+const LEVEL_CLIP: f64 = 7.0;
+
 impl Levels {
     fn update(&mut self, y: f64, p: f64, prm: &Params) {
+        let expected = if self.b_fast > 0.0 {
+            self.fast() * p
+        } else {
+            0.0
+        };
+        let y = if expected > 0.0 {
+            y.clamp(expected / LEVEL_CLIP, expected * LEVEL_CLIP)
+        } else {
+            y
+        };
         self.a_slow = prm.slow * self.a_slow + y * p;
         self.b_slow = prm.slow * self.b_slow + p * p;
         self.a_fast = prm.fast * self.a_fast + y * p;
@@ -545,6 +564,40 @@ mod tests {
         }
         let after = m.predict(1, &[]).unwrap().point[0];
         assert!(after > before * 1.3, "before {before}, after {after}");
+    }
+
+    /// At 1 minute (the tidal model alone serves these targets) one scrape glitch of 1,000x
+    /// the level, followed by ten normal minutes, leaves the next hour's forecast within 15 %
+    /// of the clean one (measured: 12 %); unclipped it was 22x, and the slow-decaying fast
+    /// level carried it for hours.
+    #[test]
+    fn a_glitch_does_not_linger_in_the_level() {
+        let s = tidal_series(21, 60);
+        let train = s.cut(20 * 86_400);
+        let fitted = TidalSpec::new()
+            .max_horizon(60)
+            .fit(&train, Arc::new(Calendar::default()))
+            .unwrap();
+        let (mut clean, mut glitched) = (fitted.clone(), fitted);
+        for k in 0..=10usize {
+            let (t, v) = (
+                train.timestamp(0) + (train.len() + k) as i64 * 60,
+                s.values()[train.len() + k],
+            );
+            clean.update(t, v);
+            glitched.update(t, if k == 0 { 1000.0 * v } else { v });
+        }
+        let (c, g) = (
+            clean.predict(60, &[]).unwrap(),
+            glitched.predict(60, &[]).unwrap(),
+        );
+        for (h, (a, b)) in c.point.iter().zip(&g.point).enumerate() {
+            assert!(
+                (b / a - 1.0).abs() < 0.15,
+                "{} min ahead: {b:.0} with the glitch vs {a:.0}",
+                h + 1
+            );
+        }
     }
 
     #[test]
