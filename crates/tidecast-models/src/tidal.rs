@@ -89,13 +89,15 @@ const LEVEL_CLIP: f64 = 7.0;
 
 impl Levels {
     fn update(&mut self, y: f64, p: f64, prm: &Params) {
-        let expected = if self.b_fast > 0.0 {
-            self.fast() * p
-        } else {
-            0.0
-        };
-        let y = if expected > 0.0 {
-            y.clamp(expected / LEVEL_CLIP, expected * LEVEL_CLIP)
+        // What the fast level expects, times b_fast (no division on the common path):
+        // `y * b_fast` against `a_fast * p`.
+        let (expected, seen) = (self.a_fast * p, y * self.b_fast);
+        let y = if expected > 0.0
+            && self.b_fast > 0.0
+            && (seen > expected * LEVEL_CLIP || seen * LEVEL_CLIP < expected)
+        {
+            let e = expected / self.b_fast;
+            y.clamp(e / LEVEL_CLIP, e * LEVEL_CLIP)
         } else {
             y
         };
