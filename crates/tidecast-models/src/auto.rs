@@ -13,7 +13,7 @@
 //! server holding thousands of targets); otherwise the model is the tidal model alone.
 
 use crate::calibration::Calibration;
-use crate::lagreg::{LagRegression, LagSpec, Space, lookback, slot_of};
+use crate::lagreg::{LagRegression, LagSpec, Space, lookback};
 use crate::mstl::{ALPHAS, Seasonal};
 use crate::tidal::{BRIDGE_SECS, Tidal, TidalSpec, check_quantiles};
 use std::sync::Arc;
@@ -89,12 +89,19 @@ struct RegressionPart {
     /// Index of the newest buffered value in the decomposition's window.
     newest: usize,
     scale_floor: f64,
-    /// Sampling step in seconds (for the newest value's slot in the day).
+    /// Sampling step in seconds (for a forecast time's slot in the day).
     step: i64,
+    /// The calendar whose local time of day the varying coefficients follow.
+    calendar: Arc<Calendar>,
 }
 
 /// Fourier harmonics of the regression variant whose coefficients vary with the time of day.
 const HARMONICS: usize = 4;
+
+/// The slot in the local day (`0..86_400 / step`) of Unix second `t`.
+fn local_slot(calendar: &Calendar, t: i64, step: i64) -> usize {
+    (i64::from(calendar.local_time(t).second_of_day) / step) as usize
+}
 
 /// Values the lag buffer takes beyond `keep` before it drops the oldest: a sixteenth, so
 /// dropping moves each value about 16 times over its life and the buffer holds at most ~6 %
@@ -114,7 +121,11 @@ impl RegressionPart {
         let t = self.buffer.len() - 1;
         let mut p = w[0] * tidal + w[3] * persistent;
         if w[1] > 0.0 {
-            let slot = slot_of(newest_ts, self.step, self.model.day());
+            let slot = if self.model.harmonics() > 0 {
+                local_slot(&self.calendar, newest_ts + h as i64 * self.step, self.step)
+            } else {
+                0
+            };
             p += w[1] * self.model.predict(&self.buffer, t, h, slot)?;
         }
         if w[2] > 0.0 {
@@ -251,8 +262,13 @@ fn regression_part(history: &Series, calendar: &Arc<Calendar>) -> Result<Option<
     // The same regression on ln(1 + y) for non-negative series (multiplicative seasonality),
     // and in either space with coefficients that vary with the time of day: each is a
     // variant, and the validation keeps the best.
-    let slot0 = slot_of(history.timestamp(0), step, day);
-    let slot = |i: usize| (slot0 + i) % day;
+    // The local slot in the day of every index (the varying coefficients follow local time).
+    let slots: Vec<usize> = calendar
+        .local_times(history.timestamp(0), step, n)
+        .iter()
+        .map(|l| (i64::from(l.second_of_day) / step) as usize)
+        .collect();
+    let slot = |i: usize| slots.get(i).copied().unwrap_or(0);
     let regression_variants: Vec<(Space, usize)> = [Space::Log, Space::Linear]
         .into_iter()
         .flat_map(|sp| [(sp, 0), (sp, HARMONICS)])
@@ -260,7 +276,7 @@ fn regression_part(history: &Series, calendar: &Arc<Calendar>) -> Result<Option<
         .collect();
     let pre_variants: Vec<Option<LagRegression>> = regression_variants
         .iter()
-        .map(|(sp, k)| spec.space(*sp).varying(*k, slot0).fit(y, 0, split))
+        .map(|(sp, k)| spec.space(*sp).varying(*k, &slots).fit(y, 0, split))
         .collect();
     let mut tidal = TidalSpec::new()
         .max_horizon(h_max)
@@ -308,7 +324,7 @@ fn regression_part(history: &Series, calendar: &Arc<Calendar>) -> Result<Option<
                 if j >= n || y[j].is_nan() {
                     continue;
                 }
-                let Some(r) = pre.predict_mapped(y, i, h, slot(i)) else {
+                let Some(r) = pre.predict_mapped(y, i, h, slot(j)) else {
                     continue;
                 };
                 for (k, l) in levels.iter().enumerate() {
@@ -325,7 +341,7 @@ fn regression_part(history: &Series, calendar: &Arc<Calendar>) -> Result<Option<
                                     Space::Linear => y,
                                     Space::Log => &y_log,
                                 };
-                                m.predict_mapped(z, i, h, slot(i))
+                                m.predict_mapped(z, i, h, slot(j))
                             })
                             .unwrap_or(f64::NAN),
                     );
@@ -374,7 +390,7 @@ fn regression_part(history: &Series, calendar: &Arc<Calendar>) -> Result<Option<
         residuals[h - 1].push((a - p) / (p.abs() + scale_floor));
     }
     let calibration = Calibration::from_residuals(&mut residuals, 20);
-    let Some(model) = spec.space(space).varying(harmonics, slot0).fit(y, 0, n) else {
+    let Some(model) = spec.space(space).varying(harmonics, &slots).fit(y, 0, n) else {
         return Ok(None);
     };
     let seasonal = match seasonal_variant.filter(|_| weights.iter().any(|w| w[2] > 0.0)) {
@@ -400,6 +416,7 @@ fn regression_part(history: &Series, calendar: &Arc<Calendar>) -> Result<Option<
         newest: window(n).len() - 1,
         scale_floor,
         step,
+        calendar: calendar.clone(),
     }))
 }
 
@@ -483,6 +500,19 @@ mod tests {
         let without = weight_grid(false);
         assert_eq!(without.len(), 66);
         assert!(without.iter().all(|w| w[2] == 0.0));
+    }
+
+    /// The varying coefficients follow the local time of day: local noon in London is the
+    /// same slot in summer (11:00 UTC) and winter (12:00 UTC), across the October change.
+    #[test]
+    fn slots_follow_local_time_across_a_daylight_saving_change() {
+        let london = Calendar::new(chrono_tz::Europe::London);
+        let summer_noon = 1_792_666_800; // 2026-10-22T11:00:00Z, 12:00 BST
+        let winter_noon = 1_793_620_800; // 2026-11-02T12:00:00Z, 12:00 GMT (change: Oct 25)
+        assert_eq!(local_slot(&london, summer_noon, 1800), 24);
+        assert_eq!(local_slot(&london, winter_noon, 1800), 24);
+        // Counted in UTC they would be an hour apart.
+        assert_eq!((summer_noon % 86_400) / 1800, 22);
     }
 
     /// The lag buffer a server keeps per target stays within `keep` plus a sixteenth, in

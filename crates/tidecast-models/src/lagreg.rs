@@ -16,8 +16,8 @@
 //! target's slot in the day (a varying-coefficient model, as in Hastie & Tibshirani 1993).
 //! How far yesterday's movement at this hour predicts today's differs by hour: where the
 //! daily shape drifts (the evening lighting peak following sunset), yesterday's change is the
-//! better guide; where it is stable, the multi-week changes are. The basis is shift-invariant,
-//! so the slot may be counted in UTC.
+//! better guide; where it is stable, the multi-week changes are. Slots are local time (the
+//! calendar's zone), so the hours keep their meaning across daylight-saving changes.
 
 use linfa::Dataset;
 use linfa::traits::Fit as LinfaFit;
@@ -67,11 +67,6 @@ pub(crate) struct LagRegression {
     space: Space,
     /// Fourier harmonics of the time of day the coefficients vary with (0: constant).
     harmonics: usize,
-}
-
-/// The slot in the day (`0..day`) of a timestamp, counted in UTC steps.
-pub(crate) fn slot_of(timestamp: i64, step: i64, day: usize) -> usize {
-    timestamp.div_euclid(step).rem_euclid(day as i64) as usize
 }
 
 /// The design row: `f`, or with harmonics `f` times each term of the Fourier basis
@@ -146,16 +141,17 @@ fn features_with(
 /// What to fit: the calendar's periods in steps, the horizons, the space and whether the
 /// coefficients vary with the time of day.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct LagSpec {
+pub(crate) struct LagSpec<'a> {
     day: usize,
     week: usize,
     max_h: usize,
     space: Space,
     harmonics: usize,
-    slot0: usize,
+    /// The slot in the day (`0..day`, local time) of each index of the fitted series.
+    slots: &'a [usize],
 }
 
-impl LagSpec {
+impl<'a> LagSpec<'a> {
     /// Horizons `1..=max_h` with `day` and `week` steps per period; linear space, constant
     /// coefficients.
     pub(crate) fn new(day: usize, week: usize, max_h: usize) -> Self {
@@ -165,7 +161,7 @@ impl LagSpec {
             max_h,
             space: Space::Linear,
             harmonics: 0,
-            slot0: 0,
+            slots: &[],
         }
     }
 
@@ -176,11 +172,11 @@ impl LagSpec {
     }
 
     /// Coefficients that vary with the time of day of the target through `harmonics`
-    /// Fourier harmonics (0: constant); `slot0` is the slot in the day ([`slot_of`]) of the
-    /// series' first value.
-    pub(crate) fn varying(mut self, harmonics: usize, slot0: usize) -> Self {
+    /// Fourier harmonics (0: constant); `slots[i]` is the slot in the day (`0..day`, local
+    /// time) of index `i` of the series to fit. Rows whose target has no slot are left out.
+    pub(crate) fn varying(mut self, harmonics: usize, slots: &'a [usize]) -> Self {
         self.harmonics = harmonics;
-        self.slot0 = slot0;
+        self.slots = slots;
         self
     }
 
@@ -193,7 +189,7 @@ impl LagSpec {
             max_h,
             space,
             harmonics,
-            slot0,
+            slots,
         } = *self;
         if space != Space::Linear && y[..to].iter().any(|v| *v < 0.0) {
             return None;
@@ -230,15 +226,16 @@ impl LagSpec {
             let mut rows = Vec::new();
             let mut t = from;
             while t + h < to {
-                if let (Some(f), Some(target)) = (
+                let slot = if harmonics > 0 {
+                    slots.get(t + h).copied().filter(|k| *k < day)
+                } else {
+                    Some(0)
+                };
+                if let (Some(f), Some(target), Some(k)) = (
                     features_with(|i| z.get(i).copied(), t, h, day, week),
                     z.get(t + h).filter(|v| !v.is_nan()),
+                    slot,
                 ) {
-                    let k = if harmonics > 0 {
-                        (slot0 + t + h) % day
-                    } else {
-                        0
-                    };
                     rows.push((k, f.map(|v| v / scale), (target - z[t]) / scale));
                 }
                 t += stride;
@@ -319,27 +316,28 @@ impl LagRegression {
         self.coefs.len()
     }
 
-    /// Steps per day.
-    pub(crate) fn day(&self) -> usize {
-        self.day
-    }
-
     /// Fourier harmonics of the time of day the coefficients vary with (0: constant).
     pub(crate) fn harmonics(&self) -> usize {
         self.harmonics
     }
 
-    /// The forecast `h` steps after index `t` of `y`, whose slot in the day ([`slot_of`]) is
-    /// `slot` (used only when the coefficients vary with it).
-    pub(crate) fn predict(&self, y: &[f64], t: usize, h: usize, slot: usize) -> Option<f64> {
+    /// The forecast `h` steps after index `t` of `y`; `target_slot` is the slot in the day of
+    /// the forecast time (used only when the coefficients vary with it).
+    pub(crate) fn predict(&self, y: &[f64], t: usize, h: usize, target_slot: usize) -> Option<f64> {
         let space = self.space;
-        self.predict_with(|i| y.get(i).map(|v| space.forward(*v)), t, h, slot)
+        self.predict_with(|i| y.get(i).map(|v| space.forward(*v)), t, h, target_slot)
     }
 
     /// [`LagRegression::predict`] from `z`, the series already mapped into the model's
     /// [`Space`] (for many forecasts from one history: each value is mapped once).
-    pub(crate) fn predict_mapped(&self, z: &[f64], t: usize, h: usize, slot: usize) -> Option<f64> {
-        self.predict_with(|i| z.get(i).copied(), t, h, slot)
+    pub(crate) fn predict_mapped(
+        &self,
+        z: &[f64],
+        t: usize,
+        h: usize,
+        target_slot: usize,
+    ) -> Option<f64> {
+        self.predict_with(|i| z.get(i).copied(), t, h, target_slot)
     }
 
     fn predict_with(
@@ -347,7 +345,7 @@ impl LagRegression {
         g: impl Fn(usize) -> Option<f64>,
         t: usize,
         h: usize,
-        slot: usize,
+        target_slot: usize,
     ) -> Option<f64> {
         let c = self.coefs.get(h.checked_sub(1)?)?;
         let f = clip(
@@ -355,7 +353,7 @@ impl LagRegression {
             self.bounds.get(h - 1)?,
         );
         let mut x = Vec::with_capacity(c.len());
-        design(&f, self.harmonics, (slot + h) % self.day, self.day, &mut x);
+        design(&f, self.harmonics, target_slot % self.day, self.day, &mut x);
         let change: f64 = x.iter().zip(c).map(|(x, b)| x * b).sum();
         Some(self.space.back(g(t)? + change * self.scale))
     }
@@ -446,18 +444,19 @@ mod tests {
         }
         let train = 7 * week;
         let constant = LagSpec::new(day, week, 1).fit(&y, 0, train).unwrap();
+        let slots: Vec<usize> = (0..n).map(|i| (5 + i) % day).collect();
         let varying = LagSpec::new(day, week, 1)
-            .varying(4, 5)
+            .varying(4, &slots)
             .fit(&y, 0, train)
             .unwrap();
         assert_eq!((constant.harmonics(), varying.harmonics()), (0, 4));
         let (mut err_c, mut err_v) = (0.0, 0.0);
         for t in train..n - 1 {
             // Against the expected next value (the shocks are unpredictable).
-            let slot = (5 + t) % day;
-            let expected = y[t] + phi((slot + 1) % day) * (y[t] - y[t - 1]);
-            err_c += (constant.predict(&y, t, 1, slot).unwrap() - expected).abs();
-            err_v += (varying.predict(&y, t, 1, slot).unwrap() - expected).abs();
+            let target = slots[t + 1];
+            let expected = y[t] + phi(target) * (y[t] - y[t - 1]);
+            err_c += (constant.predict(&y, t, 1, target).unwrap() - expected).abs();
+            err_v += (varying.predict(&y, t, 1, target).unwrap() - expected).abs();
         }
         // Measured: the varying fit's error is 0.45 of the constant one's (ridge shrinks the
         // hour-dependent part a little); a misaligned slot makes it worse than constant.
@@ -465,9 +464,6 @@ mod tests {
             err_v < 0.65 * err_c,
             "varying {err_v:.1} vs constant {err_c:.1}"
         );
-        // A slot is counted in UTC steps, also before 1970.
-        assert_eq!(slot_of(-300, 300, 288), 287);
-        assert_eq!(slot_of(86_400 + 600, 300, 288), 2);
     }
 
     #[test]
