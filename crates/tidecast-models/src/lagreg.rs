@@ -323,9 +323,20 @@ impl LagRegression {
 
     /// The forecast `h` steps after index `t` of `y`; `target_slot` is the slot in the day of
     /// the forecast time (used only when the coefficients vary with it).
-    pub(crate) fn predict(&self, y: &[f64], t: usize, h: usize, target_slot: usize) -> Option<f64> {
+    pub(crate) fn predict<V: Copy + Into<f64>>(
+        &self,
+        y: &[V],
+        t: usize,
+        h: usize,
+        target_slot: usize,
+    ) -> Option<f64> {
         let space = self.space;
-        self.predict_with(|i| y.get(i).map(|v| space.forward(*v)), t, h, target_slot)
+        self.predict_with(
+            |i| y.get(i).map(|v| space.forward((*v).into())),
+            t,
+            h,
+            target_slot,
+        )
     }
 
     /// [`LagRegression::predict`] from `z`, the series already mapped into the model's

@@ -147,7 +147,12 @@ impl Seasonal {
     /// `recent`, whose last element is the value at fit index `t`, smoothed with weight
     /// `alpha` over the points whose weight is still above 0.1 % (within the last cycle);
     /// missing values are skipped. `None` when nothing in reach is observed.
-    pub(crate) fn level(&self, recent: &[f64], t: usize, alpha: f64) -> Option<f64> {
+    pub(crate) fn level<V: Copy + Into<f64>>(
+        &self,
+        recent: &[V],
+        t: usize,
+        alpha: f64,
+    ) -> Option<f64> {
         let lowest = self.n.saturating_sub(self.cycle());
         let reach = if alpha >= 1.0 {
             // The newest observed value, stepping back over missing ones (at most one cycle).
@@ -158,8 +163,8 @@ impl Seasonal {
         let sp = self.space;
         let adjusted = |back: usize| {
             let i = t.checked_sub(back).filter(|i| *i >= lowest)?;
-            let v = recent.get(recent.len().checked_sub(back + 1)?)?;
-            v.is_finite().then(|| sp.forward(*v) - self.at(i))
+            let v: f64 = (*recent.get(recent.len().checked_sub(back + 1)?)?).into();
+            v.is_finite().then(|| sp.forward(v) - self.at(i))
         };
         if alpha >= 1.0 {
             return (0..reach).find_map(adjusted);
@@ -180,7 +185,12 @@ impl Seasonal {
 
     /// Forecast `h` steps after fit index `t`, from `recent`, whose last element is the
     /// value at fit index `t` (see [`Seasonal::level`]).
-    pub(crate) fn predict(&self, recent: &[f64], t: usize, h: usize) -> Option<f64> {
+    pub(crate) fn predict<V: Copy + Into<f64>>(
+        &self,
+        recent: &[V],
+        t: usize,
+        h: usize,
+    ) -> Option<f64> {
         let level = self.level(recent, t, self.alpha)?;
         Some(self.forecast_at_level(level, t, h))
     }
