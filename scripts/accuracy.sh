@@ -40,6 +40,23 @@ for bj in sorted(glob.glob(base + "/*.json")):
         ratios.append(m["mase"] / bv)
         print(f"| {n} | {h} min | {m['mase']:.3f} | {bn} {bv:.3f} | {m['mase']/bv:.2f} | {m.get('smape', float('nan')):.1f} | {m.get('peak_under', float('nan')):.1f} ({pk_best:.1f}; {pk:.1f}) |")
 print(f"\nmean MASE / best baseline: {sum(ratios)/len(ratios):.3f}; cells at or below the best baseline: {sum(r <= 1 for r in ratios)}/{len(ratios)}")
+# Interval coverage: the share of actuals inside [lower, upper], per horizon step.
+import csv
+from collections import defaultdict
+from datetime import datetime
+for bj in sorted(glob.glob(base + "/*.json")):
+    n = os.path.basename(bj)[:-5]
+    inside = defaultdict(lambda: [0, 0])
+    with open(f"{out}/{n}.csv") as f:
+        for r in csv.DictReader(f):
+            if not r["actual"]:
+                continue
+            h = datetime.fromisoformat(r["timestamp"]) - datetime.fromisoformat(r["origin"])
+            c = inside[h]
+            c[0] += float(r["lower"]) <= float(r["actual"]) <= float(r["upper"])
+            c[1] += 1
+    cov = [100 * a / b for a, b in inside.values()]
+    print(f"80 % interval coverage, {n}: {min(cov):.1f}-{max(cov):.1f} % over {len(cov)} horizons")
 PY
 # Honest replay: backtest rows at an origin == forecast on the history cut there.
 src=tests/data/nab_twitter_volume_goog.csv; o=2015-04-14T21:42:53Z
