@@ -7,17 +7,18 @@
 //! absolute error out of sample; intervals are then calibrated on the residuals of exactly
 //! that combination, per horizon. The same validation first picks each part's variant: the
 //! regression in linear or log space, with constant coefficients or coefficients varying with
-//! the time of day; the decomposition's space and anchor smoothing. The regression needs two weeks of lags, so the combination
-//! is considered only with at least three weeks of history and a step of 5 minutes or more
-//! (at 1 minute its lag buffer and the weekly seasonal cycle would dominate the memory of a
-//! server holding thousands of targets); otherwise the model is the tidal model alone.
+//! the time of day; the decomposition's space and anchor smoothing. The regression needs two
+//! weeks of lags, so the combination is considered only with at least three weeks of history
+//! and a step of 5 minutes or more (at 1 minute its lag buffer and the weekly seasonal cycle
+//! would dominate the memory of a server holding thousands of targets); otherwise the model
+//! is the tidal model alone.
 
 use crate::calibration::Calibration;
 use crate::lagreg::{LagRegression, LagSpec, Space, lookback};
 use crate::mstl::{ALPHAS, Seasonal};
 use crate::tidal::{BRIDGE_SECS, Tidal, TidalSpec, check_quantiles};
 use std::sync::Arc;
-use tidecast_core::{Calendar, Fit, Forecast, Predict, Result, Series};
+use tidecast_core::{Calendar, Fit, Forecast, LocalTime, Predict, Result, Series};
 
 /// Specification of the combined model.
 #[derive(Debug, Clone)]
@@ -99,9 +100,14 @@ struct RegressionPart {
 /// Fourier harmonics of the regression variant whose coefficients vary with the time of day.
 const HARMONICS: usize = 4;
 
-/// The slot in the local day (`0..86_400 / step`) of Unix second `t`.
+/// The slot in the local day (`0..86_400 / step`) of a local time.
+fn slot_in_day(local: &LocalTime, step: i64) -> usize {
+    (i64::from(local.second_of_day) / step) as usize
+}
+
+/// The slot in the local day of Unix second `t`.
 fn local_slot(calendar: &Calendar, t: i64, step: i64) -> usize {
-    (i64::from(calendar.local_time(t).second_of_day) / step) as usize
+    slot_in_day(&calendar.local_time(t), step)
 }
 
 /// Values the lag buffer takes beyond `keep` before it drops the oldest: a sixteenth, so
@@ -260,16 +266,16 @@ fn regression_part(history: &Series, calendar: &Arc<Calendar>) -> Result<Option<
     let Some(pre) = spec.fit(y, 0, split) else {
         return Ok(None);
     };
-    // The same regression on ln(1 + y) for non-negative series (multiplicative seasonality),
-    // and in either space with coefficients that vary with the time of day: each is a
-    // variant, and the validation keeps the best.
     // The local slot in the day of every index (the varying coefficients follow local time).
     let slots: Vec<usize> = calendar
         .local_times(history.timestamp(0), step, n)
         .iter()
-        .map(|l| (i64::from(l.second_of_day) / step) as usize)
+        .map(|l| slot_in_day(l, step))
         .collect();
     let slot = |i: usize| slots.get(i).copied().unwrap_or(0);
+    // The same regression on ln(1 + y) for non-negative series (multiplicative seasonality),
+    // and in either space with coefficients that vary with the time of day: each is a
+    // variant, and the validation keeps the best.
     let regression_variants: Vec<(Space, usize)> = [Space::Log, Space::Linear]
         .into_iter()
         .flat_map(|sp| [(sp, 0), (sp, HARMONICS)])
@@ -468,8 +474,8 @@ impl Predict for Auto {
         } else {
             vec![0.0; steps.min(r.weights.len())]
         };
+        let newest = self.tidal.last_timestamp();
         for h in 1..=steps.min(r.weights.len()) {
-            let newest = self.tidal.last_timestamp();
             let Some(p) = r.combine(h, f.point[h - 1], persistent[h - 1], newest) else {
                 continue;
             };
