@@ -5,7 +5,8 @@
 //! For each horizon the validation picks the weights of the four forecasts (a grid of
 //! tenths over the simplex, so a single model is one of the choices) with the lowest mean
 //! absolute error out of sample; intervals are then calibrated on the residuals of exactly
-//! that combination, per horizon. The same validation first picks each part's variant: the
+//! that combination, per horizon, scaled by the recent volatility at their origin
+//! ([`volatility`]). The same validation first picks each part's variant: the
 //! regression in linear or log space, with constant coefficients or coefficients varying with
 //! the time of day; the decomposition's space and anchor smoothing. The regression needs two
 //! weeks of lags, so the combination is considered only with at least three weeks of history
@@ -14,7 +15,7 @@
 //! is the tidal model alone.
 
 use crate::calibration::Calibration;
-use crate::lagreg::{LagRegression, LagSpec, Space, lookback};
+use crate::lagreg::{LagRegression, LagSpec, RecentMeans, Space, lookback};
 use crate::mstl::{ALPHAS, Seasonal};
 use crate::tidal::{BRIDGE_SECS, Tidal, TidalSpec, check_quantiles};
 use std::sync::Arc;
@@ -95,6 +96,32 @@ struct RegressionPart {
     step: i64,
     /// The calendar whose local time of day the varying coefficients follow.
     calendar: Arc<Calendar>,
+}
+
+/// Steps over which [`volatility`] is measured (an hour at 5 minutes, six at 30).
+const VOLATILITY_STEPS: usize = 12;
+
+/// The recent volatility an interval is scaled by: the mean absolute step over the last
+/// [`VOLATILITY_STEPS`] steps of `y` (missing values skipped; 0 with none).
+///
+/// Intervals are a locally weighted split-conformal construction: the validation's
+/// residuals are divided by the volatility at their origin, their quantiles calibrated per
+/// horizon, and a forecast's interval is those quantiles times the volatility at its
+/// origin. They widen while the series is bursting and narrow while it is calm, and a
+/// burst in the validation week no longer widens every later interval. (Scaling by the
+/// forecast's level instead left goog's 45-minute intervals covering 86 % once the
+/// regression had more features: its validation week held a burst day.)
+fn volatility<V: Copy + Into<f64>>(y: &[V]) -> f64 {
+    let tail = &y[y.len().saturating_sub(VOLATILITY_STEPS + 1)..];
+    let (mut s, mut n) = (0.0, 0usize);
+    for w in tail.windows(2) {
+        let d = (w[1].into() - w[0].into()).abs();
+        if d.is_finite() {
+            s += d;
+            n += 1;
+        }
+    }
+    if n == 0 { 0.0 } else { s / n as f64 }
 }
 
 /// Fourier harmonics of the regression variant whose coefficients vary with the time of day.
@@ -314,9 +341,12 @@ fn regression_part(history: &Series, calendar: &Arc<Calendar>) -> Result<Option<
     // variants; a missing seasonal forecast leaves its weight out of the choice.
     let stride = (val / 1500).max(1);
     let mut rows: Vec<(usize, f64, [f64; 4])> = Vec::new();
+    // The volatility at each row's origin (the intervals' scale).
+    let mut row_volatility: Vec<f64> = Vec::new();
     let mut variant_rows: Vec<Vec<f64>> = vec![Vec::new(); pre_variants.len()];
     // The series in log space once, for the log-space variants' many forecasts.
     let y_log: Vec<f64> = y.iter().map(|v| Space::Log.forward(*v)).collect();
+    let (means, means_log) = (RecentMeans::new(y), RecentMeans::new(&y_log));
     for i in split - 1..n - 1 {
         if (i + 1 - split).is_multiple_of(stride) {
             let ft = tidal.predict(h_max, &[])?;
@@ -331,7 +361,7 @@ fn regression_part(history: &Series, calendar: &Arc<Calendar>) -> Result<Option<
                 if j >= n || y[j].is_nan() {
                     continue;
                 }
-                let Some(r) = pre.predict_mapped(y, i, h, slot(j)) else {
+                let Some(r) = pre.predict_mapped(y, &means, i, h, slot(j)) else {
                     continue;
                 };
                 for (k, l) in levels.iter().enumerate() {
@@ -340,15 +370,16 @@ fn regression_part(history: &Series, calendar: &Arc<Calendar>) -> Result<Option<
                         .push(l.map_or(f64::NAN, |l| s.forecast_at_level(l, i - offset, h)));
                 }
                 rows.push((h, y[j], [ft.point[h - 1], r, f64::NAN, fp[h - 1]]));
+                row_volatility.push(volatility(&y[..=i]));
                 for (m, out) in pre_variants.iter().zip(&mut variant_rows) {
                     out.push(
                         m.as_ref()
                             .and_then(|m| {
-                                let z = match m.space() {
-                                    Space::Linear => y,
-                                    Space::Log => &y_log,
+                                let (z, means) = match m.space() {
+                                    Space::Linear => (y, &means),
+                                    Space::Log => (&y_log[..], &means_log),
                                 };
-                                m.predict_mapped(z, i, h, slot(j))
+                                m.predict_mapped(z, means, i, h, slot(j))
                             })
                             .unwrap_or(f64::NAN),
                     );
@@ -392,9 +423,9 @@ fn regression_part(history: &Series, calendar: &Arc<Calendar>) -> Result<Option<
         return Ok(None);
     }
     let mut residuals = vec![Vec::new(); h_max];
-    for (h, a, f) in &rows {
+    for ((h, a, f), v) in rows.iter().zip(&row_volatility) {
         let p = combine(&weights[h - 1], f);
-        residuals[h - 1].push((a - p) / (p.abs() + scale_floor));
+        residuals[h - 1].push((a - p) / (v + scale_floor));
     }
     let calibration = Calibration::from_residuals(&mut residuals, 20);
     let Some(model) = spec.space(space).varying(harmonics, &slots).fit(y, 0, n) else {
@@ -475,13 +506,14 @@ impl Predict for Auto {
             vec![0.0; steps.min(r.weights.len())]
         };
         let newest = self.tidal.last_timestamp();
+        let spread = volatility(&r.buffer) + r.scale_floor;
         for h in 1..=steps.min(r.weights.len()) {
             let Some(p) = r.combine(h, f.point[h - 1], persistent[h - 1], newest) else {
                 continue;
             };
             f.point[h - 1] = p;
             for (q, v) in &mut f.quantiles {
-                v[h - 1] = p + r.calibration.quantile(h, *q) * (p.abs() + r.scale_floor);
+                v[h - 1] = p + r.calibration.quantile(h, *q) * spread;
             }
         }
         f.sanitize(self.non_negative.then_some(0.0));
@@ -623,6 +655,43 @@ mod tests {
                 &glitched.predict(2, &[]).unwrap(),
                 &clean.predict(2, &[]).unwrap(),
                 0.8..1.35,
+            );
+        }
+    }
+
+    /// Intervals follow the recent volatility: after an hour-scale stretch of swings around
+    /// the same values, the 80 % interval is wider than after the calm original stretch;
+    /// scaled by the forecast's level instead, both widths were the same within a few %
+    /// (measured: 3.0x wider; with the level scaling 1.03x).
+    #[test]
+    fn intervals_widen_after_a_volatile_stretch() {
+        let (y, step, train, start, calendar) = taylor_six_weeks();
+        let history = Series::new(start, step, y[..train].to_vec()).unwrap();
+        let fitted = AutoSpec::new()
+            .max_horizon(2)
+            .fit(&history, calendar)
+            .unwrap();
+        let (mut calm, mut volatile) = (fitted.clone(), fitted);
+        for (k, i) in (train..train + VOLATILITY_STEPS + 1).enumerate() {
+            let t = start + i as i64 * step;
+            calm.update(t, y[i]);
+            let swing = if k % 2 == 0 { 1.04 } else { 0.96 };
+            volatile.update(t, y[i] * swing);
+        }
+        let width = |a: &Auto| {
+            let f = a.predict(2, &[0.1, 0.9]).unwrap();
+            (0..2)
+                .map(|h| f.quantiles[1].1[h] - f.quantiles[0].1[h])
+                .collect::<Vec<_>>()
+        };
+        let (c, v) = (width(&calm), width(&volatile));
+        for h in 0..2 {
+            assert!(
+                v[h] > 2.0 * c[h],
+                "step {}: {:.0} vs calm {:.0}",
+                h + 1,
+                v[h],
+                c[h]
             );
         }
     }

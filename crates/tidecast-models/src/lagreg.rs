@@ -1,6 +1,7 @@
 //! A direct multi-horizon lag regression: for each horizon `h`, ridge regression (linfa's
 //! elastic net with an L2 penalty only) of the change `y(t+h) - y(t)` on the seasonal
-//! changes one day, one week and two weeks earlier and on the latest movements. It anchors
+//! changes one day, one week and two weeks earlier, the slopes of those days' curves at the
+//! target time, the latest movements and the newest value against its recent means. It anchors
 //! on the newest observation and borrows the shape of the coming hours from the recent
 //! past, which suits smooth, strongly seasonal load.
 //!
@@ -27,8 +28,14 @@ use ndarray::{Array1, Array2};
 /// Ridge penalty per sample (on features and targets divided by the series' mean absolute step).
 const PENALTY: f64 = 1e-4;
 
+/// How many times heavier the penalty is on the coefficients' variation with the time of
+/// day than on their daily mean: the variation is shrunk towards constant coefficients, so
+/// more features do not overfit the 9x as many columns. (Measured on Taylor: 1 overfits
+/// with 11 features; 300, 1,000 and 3,000 score within 0.001 of each other.)
+const HARMONIC_PENALTY: f64 = 1000.0;
+
 /// Number of features.
-pub(crate) const NF: usize = 7;
+pub(crate) const NF: usize = 11;
 
 /// The space the regression works in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,8 +119,13 @@ pub(crate) fn lookback(week: usize) -> usize {
 /// Features at origin index `t` (the last observed point) for horizon `h`, where `g(i)` is
 /// the value at index `i` mapped into the regression's space and `g(t)` the newest. `None`
 /// when a needed value is missing (NaN or `None`).
+///
+/// `mean_back(k)` is the mean of the `k` newest values `g(t + 1 - k..=t)` (`None` if one is
+/// missing): the caller computes it by prefix sums ([`RecentMeans`]) when it takes many rows
+/// from one series.
 fn features_with(
     g: impl Fn(usize) -> Option<f64>,
+    mean_back: impl Fn(usize) -> Option<f64>,
     t: usize,
     h: usize,
     day: usize,
@@ -135,7 +147,68 @@ fn features_with(
     let m6 = yt - s / 6.0;
     let lw = g(t + h - week)? - yt;
     let ld = g(t + h - day)? - yt;
-    Some([w1, w2, d1, m1, m6, lw, ld])
+    // The newest value against its mean over the last 3 and 12 hours: how far a burst has
+    // to fall back, at the scales a 5-minute burst and a busy half-day take.
+    let [short, long] = recent_windows(day);
+    let m3h = yt - mean_back(short)?;
+    let m12h = yt - mean_back(long)?;
+    // The slope of last week's and yesterday's curves at the target time: where the daily
+    // shape drifts in time (an evening peak following sunset), the change a shift of the
+    // curve makes is the slope times the shift, which the regression can learn.
+    let sw = g(t + h - week + 1)? - g(t + h - week - 1)?;
+    let sd = g(t + h - day + 1)? - g(t + h - day - 1)?;
+    Some([w1, w2, d1, m1, m6, lw, ld, m3h, m12h, sw, sd])
+}
+
+/// The windows (in steps) of the recent means the features compare the newest value with:
+/// 3 and 12 hours.
+fn recent_windows(day: usize) -> [usize; 2] {
+    [(day / 8).max(2), (day / 2).max(2)]
+}
+
+/// The mean of `g(t + 1 - k..=t)` by summing (for a single forecast).
+fn mean_back_by_sum(g: impl Fn(usize) -> Option<f64>, t: usize, k: usize) -> Option<f64> {
+    let mut s = 0.0;
+    for j in t.checked_sub(k - 1)?..=t {
+        s += g(j).filter(|v| !v.is_nan())?;
+    }
+    Some(s / k as f64)
+}
+
+/// Means of the newest values of one series in O(1) each, by prefix sums: for the many
+/// rows of a fit or a validation. A window holding a missing (NaN) value has no mean.
+pub(crate) struct RecentMeans {
+    sum: Vec<f64>,
+    missing: Vec<u32>,
+}
+
+impl RecentMeans {
+    pub(crate) fn new(z: &[f64]) -> Self {
+        let (mut sum, mut missing) = (Vec::with_capacity(z.len() + 1), Vec::new());
+        missing.reserve(z.len() + 1);
+        let (mut s, mut m) = (0.0, 0u32);
+        sum.push(s);
+        missing.push(m);
+        for v in z {
+            if v.is_nan() {
+                m += 1;
+            } else {
+                s += v;
+            }
+            sum.push(s);
+            missing.push(m);
+        }
+        Self { sum, missing }
+    }
+
+    /// The mean of `z[t + 1 - k..=t]`.
+    fn mean(&self, t: usize, k: usize) -> Option<f64> {
+        let from = (t + 1).checked_sub(k)?;
+        if t + 1 >= self.sum.len() || self.missing[t + 1] != self.missing[from] {
+            return None;
+        }
+        Some((self.sum[t + 1] - self.sum[from]) / k as f64)
+    }
 }
 
 /// What to fit: the calendar's periods in steps, the horizons, the space and whether the
@@ -196,6 +269,7 @@ impl<'a> LagSpec<'a> {
         }
         // The series mapped into the space once (NaN stays NaN).
         let z: Vec<f64> = y[..to].iter().map(|v| space.forward(*v)).collect();
+        let means = RecentMeans::new(&z);
         // Features and targets are divided by the mean absolute step of the series, so the
         // penalty is relative to how much it moves: the same shrinkage for smooth electricity
         // demand (steps of ~1 % of the level) as for noisy counts (~30 %).
@@ -232,7 +306,7 @@ impl<'a> LagSpec<'a> {
                     Some(0)
                 };
                 if let (Some(f), Some(target), Some(k)) = (
-                    features_with(|i| z.get(i).copied(), t, h, day, week),
+                    features_with(|i| z.get(i).copied(), |k| means.mean(t, k), t, h, day, week),
                     z.get(t + h).filter(|v| !v.is_nan()),
                     slot,
                 ) {
@@ -268,12 +342,24 @@ impl<'a> LagSpec<'a> {
                     for (x, f) in xty[a * NF..(a + 1) * NF].iter_mut().zip(fyk) {
                         *x += ba * f;
                     }
-                    for (c, bc) in b.iter().enumerate() {
+                    // The blocks on and above the diagonal; the rest mirrors them below.
+                    for (c, bc) in b.iter().enumerate().skip(a) {
+                        let bb = ba * bc;
                         for (i, ffi) in ffk.iter().enumerate() {
                             let row = (a * NF + i) * cols + c * NF;
                             for (g, v) in gram[row..row + NF].iter_mut().zip(ffi) {
-                                *g += ba * bc * v;
+                                *g += bb * v;
                             }
+                        }
+                    }
+                }
+            }
+            for a in 0..cols / NF {
+                for c in a + 1..cols / NF {
+                    for i in 0..NF {
+                        for j in 0..NF {
+                            gram[(c * NF + j) * cols + a * NF + i] =
+                                gram[(a * NF + i) * cols + c * NF + j];
                         }
                     }
                 }
@@ -282,7 +368,8 @@ impl<'a> LagSpec<'a> {
             // solves exactly (the same solution as the data augmented with sqrt(n * penalty)
             // * I rows, at a fraction of the cost with many columns).
             for i in 0..cols {
-                gram[i * cols + i] += n as f64 * PENALTY;
+                let extra = if i < NF { 1.0 } else { HARMONIC_PENALTY };
+                gram[i * cols + i] += n as f64 * PENALTY * extra;
             }
             let x = Array2::from_shape_vec((cols, cols), gram).ok()?;
             let ds = Dataset::new(x, Array1::from(xty));
@@ -331,36 +418,41 @@ impl LagRegression {
         target_slot: usize,
     ) -> Option<f64> {
         let space = self.space;
+        let g = |i: usize| y.get(i).map(|v| space.forward((*v).into()));
+        self.predict_with(g, |k| mean_back_by_sum(g, t, k), t, h, target_slot)
+    }
+
+    /// [`LagRegression::predict`] from `z`, the series already mapped into the model's
+    /// [`Space`] (for many forecasts from one history: each value is mapped once).
+    /// `means` are [`RecentMeans`] of `z`.
+    pub(crate) fn predict_mapped(
+        &self,
+        z: &[f64],
+        means: &RecentMeans,
+        t: usize,
+        h: usize,
+        target_slot: usize,
+    ) -> Option<f64> {
         self.predict_with(
-            |i| y.get(i).map(|v| space.forward((*v).into())),
+            |i| z.get(i).copied(),
+            |k| means.mean(t, k),
             t,
             h,
             target_slot,
         )
     }
 
-    /// [`LagRegression::predict`] from `z`, the series already mapped into the model's
-    /// [`Space`] (for many forecasts from one history: each value is mapped once).
-    pub(crate) fn predict_mapped(
-        &self,
-        z: &[f64],
-        t: usize,
-        h: usize,
-        target_slot: usize,
-    ) -> Option<f64> {
-        self.predict_with(|i| z.get(i).copied(), t, h, target_slot)
-    }
-
     fn predict_with(
         &self,
         g: impl Fn(usize) -> Option<f64>,
+        mean_back: impl Fn(usize) -> Option<f64>,
         t: usize,
         h: usize,
         target_slot: usize,
     ) -> Option<f64> {
         let c = self.coefs.get(h.checked_sub(1)?)?;
         let f = clip(
-            features_with(&g, t, h, self.day, self.week)?.map(|v| v / self.scale),
+            features_with(&g, mean_back, t, h, self.day, self.week)?.map(|v| v / self.scale),
             self.bounds.get(h - 1)?,
         );
         let mut x = Vec::with_capacity(c.len());
@@ -435,7 +527,7 @@ mod tests {
         // the hour (0.8 at midnight, -0.8 at noon): a constant coefficient averages that out,
         // a varying one recovers it. (Indices start at slot 5 of the day.)
         let (day, week) = (24, 168);
-        let n = 8 * week;
+        let n = 10 * week;
         let phi = |slot: usize| 0.8 * (slot as f64 / day as f64 * std::f64::consts::TAU).cos();
         let mut noise = 12345u64;
         let mut y = vec![0.0, 1.0];
@@ -453,7 +545,7 @@ mod tests {
             let step = phi((5 + i) % day) * (y[i - 1] - y[i - 2]) + e;
             y.push(y[i - 1] + step);
         }
-        let train = 7 * week;
+        let train = 9 * week;
         let constant = LagSpec::new(day, week, 1).fit(&y, 0, train).unwrap();
         let slots: Vec<usize> = (0..n).map(|i| (5 + i) % day).collect();
         let varying = LagSpec::new(day, week, 1)
@@ -475,6 +567,35 @@ mod tests {
             err_v < 0.65 * err_c,
             "varying {err_v:.1} vs constant {err_c:.1}"
         );
+    }
+
+    #[test]
+    fn recent_means_by_prefix_sums_equal_the_sums_and_skip_missing_windows() {
+        let z: Vec<f64> = (0..50)
+            .map(|i| (i as f64 * 0.7).sin() * 100.0 + 1e4)
+            .collect();
+        let means = RecentMeans::new(&z);
+        let g = |i: usize| z.get(i).copied();
+        for t in [5, 17, 49] {
+            for k in [1, 2, 6] {
+                let (fast, slow) = (
+                    means.mean(t, k).unwrap(),
+                    mean_back_by_sum(g, t, k).unwrap(),
+                );
+                assert!((fast - slow).abs() < 1e-9, "t={t} k={k}: {fast} vs {slow}");
+            }
+        }
+        assert_eq!(
+            means.mean(3, 5),
+            None,
+            "the window starts before the series"
+        );
+        assert_eq!(means.mean(50, 1), None, "past the end");
+        let mut gap = z.clone();
+        gap[10] = f64::NAN;
+        let means = RecentMeans::new(&gap);
+        assert_eq!(means.mean(12, 3), None, "holds the missing value");
+        assert!(means.mean(12, 2).is_some() && means.mean(9, 3).is_some());
     }
 
     #[test]
