@@ -39,7 +39,7 @@ for bj in sorted(glob.glob(base + "/*.json")):
         pk_best = b["models"][bn]["metrics"][h].get("peak_under", float("nan"))
         ratios.append(m["mase"] / bv)
         print(f"| {n} | {h} min | {m['mase']:.3f} | {bn} {bv:.3f} | {m['mase']/bv:.2f} | {m.get('smape', float('nan')):.1f} | {m.get('peak_under', float('nan')):.1f} ({pk_best:.1f}; {pk:.1f}) |")
-print(f"\nmean MASE / best baseline: {sum(ratios)/len(ratios):.3f}; cells at or below the best baseline: {sum(r <= 1 for r in ratios)}/{len(ratios)}")
+print(f"\nmean MASE / best baseline: {sum(ratios)/len(ratios):.4f}; cells at or below the best baseline: {sum(r <= 1 for r in ratios)}/{len(ratios)}")
 # Interval coverage: the share of actuals inside [lower, upper], per horizon step.
 import csv
 from collections import defaultdict

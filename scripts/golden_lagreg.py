@@ -21,12 +21,13 @@ scale = np.mean(np.abs(np.diff(y)))  # the mean absolute step, as lagreg.rs divi
 
 def features(t, h):
     m6 = y[t] - np.mean(y[t - 6:t])
-    m3h = y[t] - np.mean(y[t - day // 8 + 1:t + 1])  # the newest against its last 3 hours
-    m12h = y[t] - np.mean(y[t - day // 2 + 1:t + 1])  # and its last 12 hours
+    mean_back = lambda k: np.mean(y[t - k + 1:t + 1])  # the k newest values
     return [y[t + h - week] - y[t - week], y[t + h - 2 * week] - y[t - 2 * week],
-            y[t + h - day] - y[t - day], y[t] - y[t - 1], m6,
-            y[t + h - week] - y[t], y[t + h - day] - y[t], m3h, m12h,
-            y[t + h - week + 1] - y[t + h - week - 1], y[t + h - day + 1] - y[t + h - day - 1]]
+            y[t + h - day] - y[t - day], y[t + h - week] - y[t], y[t + h - day] - y[t],
+            y[t + h - week + 1] - y[t + h - week - 1], y[t + h - day + 1] - y[t + h - day - 1],
+            y[t] - y[t - 1], m6,
+            y[t] - mean_back(day // 8), y[t] - mean_back(day // 2),  # 3 and 12 hours
+            y[t] - mean_back(day), y[t] - mean_back(7 * day)]       # a day and a week
 
 out = {"source": "tests/data/taylor_uk_electricity.csv, first 1500 points",
        "produced_by": f"scripts/golden_lagreg.py with scikit-learn {sklearn.__version__} Ridge(fit_intercept=False, alpha=n*penalty)",

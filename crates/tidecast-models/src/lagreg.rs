@@ -1,9 +1,11 @@
 //! A direct multi-horizon lag regression: for each horizon `h`, ridge regression (linfa's
 //! elastic net with an L2 penalty only) of the change `y(t+h) - y(t)` on the seasonal
 //! changes one day, one week and two weeks earlier, the slopes of those days' curves at the
-//! target time, the latest movements and the newest value against its recent means. It anchors
-//! on the newest observation and borrows the shape of the coming hours from the recent
-//! past, which suits smooth, strongly seasonal load.
+//! target time, the latest movements and the newest value against its means over the last
+//! 3 hours, 12 hours, day and week (how far a burst falls back; relative means, so a trend
+//! does not pull the forecast to an old level). It anchors on the newest observation and
+//! borrows the shape of the coming hours from the recent past, which suits smooth, strongly
+//! seasonal load.
 //!
 //! Ridge is solved in closed form: linfa's least squares on the normal equations
 //! `(X'X + n * penalty * I) b = X'y`, the same objective as scikit-learn's `Ridge` with
@@ -13,8 +15,10 @@
 //! ratio of the level: the `auto` model uses whichever space validates better per series.
 //!
 //! Its coefficients can also vary with the time of day of the target
-//! ([`LagSpec::varying`]): each feature is multiplied by a Fourier basis of the
-//! target's slot in the day (a varying-coefficient model, as in Hastie & Tibshirani 1993).
+//! ([`LagSpec::varying`]): each seasonal feature and the latest step is multiplied by a
+//! Fourier basis of the target's slot in the day (a varying-coefficient model, as in
+//! Hastie & Tibshirani 1993); the recent-mean features keep one coefficient each, and the
+//! variation is penalized more than the mean ([`HARMONIC_PENALTY`]).
 //! How far yesterday's movement at this hour predicts today's differs by hour: where the
 //! daily shape drifts (the evening lighting peak following sunset), yesterday's change is the
 //! better guide; where it is stable, the multi-week changes are. Slots are local time (the
@@ -35,7 +39,7 @@ const PENALTY: f64 = 1e-4;
 const HARMONIC_PENALTY: f64 = 1000.0;
 
 /// Number of features.
-pub(crate) const NF: usize = 11;
+pub(crate) const NF: usize = 13;
 
 /// The space the regression works in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,12 +80,26 @@ pub(crate) struct LagRegression {
     harmonics: usize,
 }
 
-/// The design row: `f`, or with harmonics `f` times each term of the Fourier basis
-/// `1, sin(2 pi k x), cos(2 pi k x)` (k = 1..=harmonics) of the target's slot `x` in the day.
+/// The first `NV` features (the seasonal changes and slopes) are the ones whose coefficients
+/// vary with the time of day in the varying variant; the rest (the latest movements and the
+/// newest value against its recent means) keep one coefficient: how fast a burst falls back
+/// does not depend on the hour, and fewer columns overfit less.
+const NV: usize = 8;
+
+/// The design's columns as (term of the Fourier basis, feature): each varying feature times
+/// each basis term, then the constant features (term 0, the constant 1).
+fn columns(harmonics: usize) -> Vec<(usize, usize)> {
+    let mut out: Vec<(usize, usize)> = (0..2 * harmonics + 1)
+        .flat_map(|a| (0..NV).map(move |i| (a, i)))
+        .collect();
+    out.extend((NV..NF).map(|j| (0, j)));
+    out
+}
+
+/// The design row at the target's slot: per [`columns`], the feature times the basis term.
 fn design(f: &[f64; NF], harmonics: usize, target_slot: usize, day: usize, out: &mut Vec<f64>) {
-    for b in basis(harmonics, target_slot, day) {
-        out.extend(f.iter().map(|v| v * b));
-    }
+    let b = basis(harmonics, target_slot, day);
+    out.extend(columns(harmonics).iter().map(|(a, i)| b[*a] * f[*i]));
 }
 
 /// The Fourier basis `1, sin(2 pi x), cos(2 pi x), ..., cos(2 pi harmonics x)` at slot `x`.
@@ -149,21 +167,24 @@ fn features_with(
     let ld = g(t + h - day)? - yt;
     // The newest value against its mean over the last 3 and 12 hours: how far a burst has
     // to fall back, at the scales a 5-minute burst and a busy half-day take.
-    let [short, long] = recent_windows(day);
+    let [short, long, d, w] = recent_windows(day);
     let m3h = yt - mean_back(short)?;
     let m12h = yt - mean_back(long)?;
+    let mday = yt - mean_back(d)?;
+    let mweek = yt - mean_back(w)?;
     // The slope of last week's and yesterday's curves at the target time: where the daily
     // shape drifts in time (an evening peak following sunset), the change a shift of the
     // curve makes is the slope times the shift, which the regression can learn.
     let sw = g(t + h - week + 1)? - g(t + h - week - 1)?;
     let sd = g(t + h - day + 1)? - g(t + h - day - 1)?;
-    Some([w1, w2, d1, m1, m6, lw, ld, m3h, m12h, sw, sd])
+    // The features whose coefficients may vary with the time of day first (NV).
+    Some([w1, w2, d1, lw, ld, sw, sd, m1, m6, m3h, m12h, mday, mweek])
 }
 
 /// The windows (in steps) of the recent means the features compare the newest value with:
 /// 3 and 12 hours.
-fn recent_windows(day: usize) -> [usize; 2] {
-    [(day / 8).max(2), (day / 2).max(2)]
+fn recent_windows(day: usize) -> [usize; 4] {
+    [(day / 8).max(2), (day / 2).max(2), day, 7 * day]
 }
 
 /// The mean of `g(t + 1 - k..=t)` by summing (for a single forecast).
@@ -284,7 +305,8 @@ impl<'a> LagSpec<'a> {
         }
         // Subsample origins so a fit stays cheap on long 5-minute histories.
         let stride = ((to.saturating_sub(from)) / 4000).max(1);
-        let cols = NF * (2 * harmonics + 1);
+        let layout = columns(harmonics);
+        let cols = layout.len();
         let mut coefs = Vec::with_capacity(max_h);
         let mut bounds = Vec::with_capacity(max_h);
         let bases: Vec<Vec<f64>> = (0..if harmonics > 0 { day } else { 1 })
@@ -338,38 +360,26 @@ impl<'a> LagSpec<'a> {
             let mut gram = vec![0.0; cols * cols];
             let mut xty = vec![0.0; cols];
             for ((b, ffk), fyk) in bases.iter().zip(&ff).zip(&fy) {
-                for (a, ba) in b.iter().enumerate() {
-                    for (x, f) in xty[a * NF..(a + 1) * NF].iter_mut().zip(fyk) {
-                        *x += ba * f;
-                    }
-                    // The blocks on and above the diagonal; the rest mirrors them below.
-                    for (c, bc) in b.iter().enumerate().skip(a) {
-                        let bb = ba * bc;
-                        for (i, ffi) in ffk.iter().enumerate() {
-                            let row = (a * NF + i) * cols + c * NF;
-                            for (g, v) in gram[row..row + NF].iter_mut().zip(ffi) {
-                                *g += bb * v;
-                            }
-                        }
+                for (p, (a, i)) in layout.iter().enumerate() {
+                    let bai = b[*a];
+                    xty[p] += bai * fyk[*i];
+                    // On and above the diagonal; mirrored below afterwards.
+                    for (q, (c, j)) in layout.iter().enumerate().skip(p) {
+                        gram[p * cols + q] += bai * b[*c] * ffk[*i][*j];
                     }
                 }
             }
-            for a in 0..cols / NF {
-                for c in a + 1..cols / NF {
-                    for i in 0..NF {
-                        for j in 0..NF {
-                            gram[(c * NF + j) * cols + a * NF + i] =
-                                gram[(a * NF + i) * cols + c * NF + j];
-                        }
-                    }
+            for p in 0..cols {
+                for q in p + 1..cols {
+                    gram[q * cols + p] = gram[p * cols + q];
                 }
             }
             // Ridge: (X'X + n * penalty * I) b = X'y, a square system linfa's least squares
             // solves exactly (the same solution as the data augmented with sqrt(n * penalty)
             // * I rows, at a fraction of the cost with many columns).
-            for i in 0..cols {
-                let extra = if i < NF { 1.0 } else { HARMONIC_PENALTY };
-                gram[i * cols + i] += n as f64 * PENALTY * extra;
+            for (p, (a, _)) in layout.iter().enumerate() {
+                let extra = if *a == 0 { 1.0 } else { HARMONIC_PENALTY };
+                gram[p * cols + p] += n as f64 * PENALTY * extra;
             }
             let x = Array2::from_shape_vec((cols, cols), gram).ok()?;
             let ds = Dataset::new(x, Array1::from(xty));
