@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# A check on series the models were not tuned on: the given series resampled to other steps
+# (the synthetic tidal trace to 5 minutes, the NAB counts to 10 and 15 minutes, Taylor's demand
+# to hourly), each backtested from its 70 % point every hour, 60 minutes ahead (3 hours for
+# hourly), with each tidecast binary given, side by side. docs/accuracy.md quotes its output.
+# Usage: scripts/resampled.sh [tidecast ...]   (default: builds target/.../tidecast)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bins=("$@")
+if [[ ${#bins[@]} -eq 0 ]]; then
+  cargo build -q -p tidecast
+  bins=("$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug/tidecast")
+fi
+py=${PYTHON:-.venv/bin/python}
+if ! "$py" -c 'import pandas' 2>/dev/null; then
+  python3 -m venv .venv && .venv/bin/pip install -q pandas numpy
+  py=.venv/bin/python
+fi
+out=$(mktemp -d)
+# name, source, step, aggregation, zone, horizon
+specs=(
+  "tidal_5m tidal_lb_connections 5min mean Asia/Shanghai 60m"
+  "amzn_10m nab_twitter_volume_amzn 10min sum UTC 60m"
+  "amzn_15m nab_twitter_volume_amzn 15min sum UTC 60m"
+  "goog_10m nab_twitter_volume_goog 10min sum UTC 60m"
+  "goog_15m nab_twitter_volume_goog 15min sum UTC 60m"
+  "taylor_1h taylor_uk_electricity 1h mean Europe/London 3h"
+)
+for spec in "${specs[@]}"; do
+  read -r name src step agg tz horizon <<<"$spec"
+  from=$("$py" - "tests/data/$src.csv" "$step" "$agg" "$out/$name.csv" <<'PY'
+import sys, pandas as pd
+src, step, agg, dst = sys.argv[1:5]
+s = pd.read_csv(src, parse_dates=["timestamp"]).set_index("timestamp").value
+r = getattr(s.resample(step), agg)()
+r.to_csv(dst, date_format="%Y-%m-%dT%H:%M:%SZ")
+print(r.index[int(len(r) * 0.7)].strftime("%Y-%m-%dT%H:%M:%SZ"))
+PY
+)
+  for bin in "${bins[@]}"; do
+    echo "== $name ($bin)"
+    "$bin" backtest --history "$out/$name.csv" --from "$from" --every 1h --horizon "$horizon" \
+      --timezone "$tz" --out "$out/$name.forecast.csv" | grep -E '^ +(horizon|[0-9])'
+  done
+done
+rm -rf "$out"
