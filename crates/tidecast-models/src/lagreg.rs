@@ -96,10 +96,20 @@ fn columns(harmonics: usize) -> Vec<(usize, usize)> {
     out
 }
 
-/// The design row at the target's slot: per [`columns`], the feature times the basis term.
-fn design(f: &[f64; NF], harmonics: usize, target_slot: usize, day: usize, out: &mut Vec<f64>) {
+/// The design row at the target's slot times the coefficients `c` (laid out as
+/// [`columns`]), without building the row.
+fn design_dot(f: &[f64; NF], c: &[f64], harmonics: usize, target_slot: usize, day: usize) -> f64 {
     let b = basis(harmonics, target_slot, day);
-    out.extend(columns(harmonics).iter().map(|(a, i)| b[*a] * f[*i]));
+    let (varying, constant) = c.split_at(b.len() * NV);
+    let mut sum = 0.0;
+    for (ba, ca) in b.iter().zip(varying.chunks_exact(NV)) {
+        sum += ba * f[..NV].iter().zip(ca).map(|(x, c)| x * c).sum::<f64>();
+    }
+    sum + f[NV..]
+        .iter()
+        .zip(constant)
+        .map(|(x, c)| x * c)
+        .sum::<f64>()
 }
 
 /// The Fourier basis `1, sin(2 pi x), cos(2 pi x), ..., cos(2 pi harmonics x)` at slot `x`.
@@ -359,13 +369,39 @@ impl<'a> LagSpec<'a> {
             }
             let mut gram = vec![0.0; cols * cols];
             let mut xty = vec![0.0; cols];
+            // Block by block in the order of [`columns`], on and above the diagonal (mirrored
+            // below afterwards), each block a contiguous run of the per-slot sums.
+            let first_constant = cols - (NF - NV);
             for ((b, ffk), fyk) in bases.iter().zip(&ff).zip(&fy) {
-                for (p, (a, i)) in layout.iter().enumerate() {
-                    let bai = b[*a];
-                    xty[p] += bai * fyk[*i];
-                    // On and above the diagonal; mirrored below afterwards.
-                    for (q, (c, j)) in layout.iter().enumerate().skip(p) {
-                        gram[p * cols + q] += bai * b[*c] * ffk[*i][*j];
+                for (a, ba) in b.iter().enumerate() {
+                    for (x, f) in xty[a * NV..(a + 1) * NV].iter_mut().zip(fyk) {
+                        *x += ba * f;
+                    }
+                    // Varying x varying.
+                    for (c, bc) in b.iter().enumerate().skip(a) {
+                        let bb = ba * bc;
+                        for (i, ffi) in ffk.iter().enumerate().take(NV) {
+                            let row = (a * NV + i) * cols + c * NV;
+                            for (g, v) in gram[row..row + NV].iter_mut().zip(ffi) {
+                                *g += bb * v;
+                            }
+                        }
+                    }
+                    // Varying x constant.
+                    for (i, ffi) in ffk.iter().enumerate().take(NV) {
+                        let row = (a * NV + i) * cols + first_constant;
+                        for (g, v) in gram[row..row + NF - NV].iter_mut().zip(&ffi[NV..]) {
+                            *g += ba * v;
+                        }
+                    }
+                }
+                // Constant x constant.
+                for (j, ffj) in ffk.iter().enumerate().skip(NV) {
+                    let p = first_constant + j - NV;
+                    xty[p] += fyk[j];
+                    let row = p * cols + first_constant;
+                    for (g, v) in gram[row..row + NF - NV].iter_mut().zip(&ffj[NV..]) {
+                        *g += v;
                     }
                 }
             }
@@ -465,9 +501,7 @@ impl LagRegression {
             features_with(&g, mean_back, t, h, self.day, self.week)?.map(|v| v / self.scale),
             self.bounds.get(h - 1)?,
         );
-        let mut x = Vec::with_capacity(c.len());
-        design(&f, self.harmonics, target_slot % self.day, self.day, &mut x);
-        let change: f64 = x.iter().zip(c).map(|(x, b)| x * b).sum();
+        let change = design_dot(&f, c, self.harmonics, target_slot % self.day, self.day);
         Some(self.space.back(g(t)? + change * self.scale))
     }
 
@@ -606,6 +640,64 @@ mod tests {
         let means = RecentMeans::new(&gap);
         assert_eq!(means.mean(12, 3), None, "holds the missing value");
         assert!(means.mean(12, 2).is_some() && means.mean(9, 3).is_some());
+    }
+
+    /// The normal equations built block by block from per-slot sums equal the ones built
+    /// from explicit design rows ([`columns`]), and a forecast's [`design_dot`] equals the
+    /// explicit row times the coefficients.
+    #[test]
+    fn blockwise_normal_equations_equal_explicit_design_rows() {
+        let (day, week, harmonics) = (24, 168, 2);
+        let n = 6 * week;
+        let y: Vec<f64> = (0..n)
+            .map(|i| 50.0 + 10.0 * ((i % day) as f64 / 3.0).sin() + ((i * 7919) % 13) as f64)
+            .collect();
+        let slots: Vec<usize> = (0..n).map(|i| (3 + i) % day).collect();
+        let m = LagSpec::new(day, week, 2)
+            .varying(harmonics, &slots)
+            .fit(&y, 0, n)
+            .unwrap();
+        let means = RecentMeans::new(&y);
+        let layout = columns(harmonics);
+        let cols = layout.len();
+        for h in 1..=2 {
+            let (mut gram, mut xty, mut rows) = (vec![0.0; cols * cols], vec![0.0; cols], 0);
+            for t in 0..n - h {
+                let g = |i: usize| y.get(i).copied();
+                let Some(f) = features_with(g, |k| means.mean(t, k), t, h, day, week) else {
+                    continue;
+                };
+                let f = clip(f.map(|v| v / m.scale), &m.bounds[h - 1]);
+                let b = basis(harmonics, slots[t + h], day);
+                let row: Vec<f64> = layout.iter().map(|(a, i)| b[*a] * f[*i]).collect();
+                let target = (y[t + h] - y[t]) / m.scale;
+                for p in 0..cols {
+                    xty[p] += row[p] * target;
+                    for q in 0..cols {
+                        gram[p * cols + q] += row[p] * row[q];
+                    }
+                }
+                let dot: f64 = row.iter().zip(m.coefficients(h)).map(|(x, c)| x * c).sum();
+                let fast = design_dot(&f, m.coefficients(h), harmonics, slots[t + h], day);
+                assert!((dot - fast).abs() < 1e-9, "t={t} h={h}: {dot} vs {fast}");
+                rows += 1;
+            }
+            for (p, (a, _)) in layout.iter().enumerate() {
+                let extra = if *a == 0 { 1.0 } else { HARMONIC_PENALTY };
+                gram[p * cols + p] += rows as f64 * PENALTY * extra;
+            }
+            let ds = Dataset::new(
+                Array2::from_shape_vec((cols, cols), gram).unwrap(),
+                Array1::from(xty),
+            );
+            let direct = LinearRegression::new()
+                .with_intercept(false)
+                .fit(&ds)
+                .unwrap();
+            for (k, (want, got)) in direct.params().iter().zip(m.coefficients(h)).enumerate() {
+                assert!((want - got).abs() < 1e-6, "h={h} coef {k}: {want} vs {got}");
+            }
+        }
     }
 
     #[test]
