@@ -117,17 +117,25 @@ impl Profile {
     }
 }
 
-/// Median of a bucket (`NaN` if empty); sorts in place.
+/// Median of a bucket (`NaN` if empty); reorders it. A selection, not a sort: linear time
+/// (the profile's medians were ~13 % of the 1,000-series fit as sorts).
 fn median(b: &mut [f64]) -> f64 {
     if b.is_empty() {
         return f64::NAN;
     }
-    b.sort_by(f64::total_cmp);
     let n = b.len();
+    let (below, upper, _) = b.select_nth_unstable_by(n / 2, f64::total_cmp);
+    let upper = *upper;
     if n % 2 == 1 {
-        b[n / 2]
+        upper
     } else {
-        0.5 * (b[n / 2 - 1] + b[n / 2])
+        // The lower middle value is the largest of those below.
+        let lower = below
+            .iter()
+            .copied()
+            .max_by(f64::total_cmp)
+            .unwrap_or(upper);
+        0.5 * (lower + upper)
     }
 }
 
@@ -183,6 +191,28 @@ fn smooth_circular(row: &mut [f64], w: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn median_by_selection_equals_the_sorted_median() {
+        let mut seed = 7u64;
+        for n in 1..40 {
+            let v: Vec<f64> = (0..n)
+                .map(|_| {
+                    seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+                    ((seed >> 40) % 17) as f64
+                })
+                .collect();
+            let mut sorted = v.clone();
+            sorted.sort_by(f64::total_cmp);
+            let want = if n % 2 == 1 {
+                sorted[n / 2]
+            } else {
+                0.5 * (sorted[n / 2 - 1] + sorted[n / 2])
+            };
+            assert_eq!(median(&mut v.clone()), want, "{v:?}");
+        }
+        assert!(median(&mut []).is_nan());
+    }
     use tidecast_core::Calendar;
 
     #[test]
