@@ -27,7 +27,9 @@ def features(t, h):
             y[t + h - week + 1] - y[t + h - week - 1], y[t + h - day + 1] - y[t + h - day - 1],
             y[t] - y[t - 1], m6,
             y[t] - mean_back(day // 8), y[t] - mean_back(day // 2),  # 3 and 12 hours
-            y[t] - mean_back(day), y[t] - mean_back(7 * day)]       # a day and a week
+            y[t] - mean_back(day), y[t] - mean_back(7 * day),       # a day and a week
+            np.mean([y[t + h - k * (day // 24)] - y[t - k * (day // 24)]  # hourly change
+                     for k in range(-(-h // (day // 24)), -(-h // (day // 24)) + 24)])]
 
 out = {"source": "tests/data/taylor_uk_electricity.csv, first 1500 points",
        "produced_by": f"scripts/golden_lagreg.py with scikit-learn {sklearn.__version__} Ridge(fit_intercept=False, alpha=n*penalty)",

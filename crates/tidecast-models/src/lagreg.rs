@@ -1,9 +1,10 @@
 //! A direct multi-horizon lag regression: for each horizon `h`, ridge regression (linfa's
 //! elastic net with an L2 penalty only) of the change `y(t+h) - y(t)` on the seasonal
 //! changes one day, one week and two weeks earlier, the slopes of those days' curves at the
-//! target time, the latest movements and the newest value against its means over the last
+//! target time, the latest movements, the newest value against its means over the last
 //! 3 hours, 12 hours, day and week (how far a burst falls back; relative means, so a trend
-//! does not pull the forecast to an old level). It anchors on the newest observation and
+//! does not pull the forecast to an old level) and the mean change over the same minutes of
+//! the hour through the last day (events at fixed minutes of every hour). It anchors on the newest observation and
 //! borrows the shape of the coming hours from the recent past, which suits smooth, strongly
 //! seasonal load.
 //!
@@ -39,7 +40,7 @@ const PENALTY: f64 = 1e-4;
 const HARMONIC_PENALTY: f64 = 1000.0;
 
 /// Number of features.
-pub(crate) const NF: usize = 13;
+pub(crate) const NF: usize = 14;
 
 /// The space the regression works in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -188,7 +189,22 @@ fn features_with(
     let sw = g(t + h - week + 1)? - g(t + h - week - 1)?;
     let sd = g(t + h - day + 1)? - g(t + h - day - 1)?;
     // The features whose coefficients may vary with the time of day first (NV).
-    Some([w1, w2, d1, lw, ld, sw, sd, m1, m6, m3h, m12h, mday, mweek])
+    // The mean change over the same minutes of the hour through the last 24 hours: events at
+    // fixed minutes of every hour (programme starts at the top of the hour, scheduled
+    // posts and jobs) that the daily and weekly lags see only once. (An hour is a whole
+    // number of steps for the steps the combination takes.)
+    // (Whole hours at least `h` back: the first is one hour back when `h` is within it.)
+    let hour = (day / 24).max(1);
+    let first = h.div_ceil(hour);
+    let mut hc = 0.0;
+    for k in first..first + 24 {
+        let back = k * hour;
+        hc += g(t + h - back)? - g(t.checked_sub(back)?)?;
+    }
+    let hc = hc / 24.0;
+    Some([
+        w1, w2, d1, lw, ld, sw, sd, m1, m6, m3h, m12h, mday, mweek, hc,
+    ])
 }
 
 /// The windows (in steps) of the recent means the features compare the newest value with:
