@@ -15,7 +15,7 @@
 //! is the tidal model alone.
 
 use crate::calibration::Calibration;
-use crate::lagreg::{LagRegression, LagSpec, RecentMeans, Space, lookback};
+use crate::lagreg::{LagRegression, LagSpec, Recent, RecentMeans, Space, lookback};
 use crate::mstl::{ALPHAS, Seasonal};
 use crate::tidal::{BRIDGE_SECS, Tidal, TidalSpec, check_quantiles};
 use std::sync::Arc;
@@ -147,7 +147,14 @@ fn slack(keep: usize) -> usize {
 impl RegressionPart {
     /// The combined forecast `h` steps ahead given the tidal one; `None` where the weighted
     /// parts cannot forecast (then the tidal forecast stands).
-    fn combine(&self, h: usize, tidal: f64, persistent: f64, newest_ts: i64) -> Option<f64> {
+    fn combine(
+        &self,
+        h: usize,
+        tidal: f64,
+        persistent: f64,
+        newest_ts: i64,
+        recent: &Recent,
+    ) -> Option<f64> {
         let w = self.weights.get(h - 1)?;
         if w[0] == 1.0 {
             return None;
@@ -160,7 +167,10 @@ impl RegressionPart {
             } else {
                 0
             };
-            p += w[1] * self.model.predict(&self.buffer, t, h, slot)?;
+            p += w[1]
+                * self
+                    .model
+                    .predict_recent(&self.buffer, t, h, slot, recent)?;
         }
         if w[2] > 0.0 {
             p += w[2]
@@ -507,8 +517,10 @@ impl Predict for Auto {
         };
         let newest = self.tidal.last_timestamp();
         let spread = volatility(&r.buffer) + r.scale_floor;
+        // The regression's recent means, once for all horizons.
+        let recent = r.model.recent(&r.buffer, r.buffer.len() - 1);
         for h in 1..=steps.min(r.weights.len()) {
-            let Some(p) = r.combine(h, f.point[h - 1], persistent[h - 1], newest) else {
+            let Some(p) = r.combine(h, f.point[h - 1], persistent[h - 1], newest, &recent) else {
                 continue;
             };
             f.point[h - 1] = p;
