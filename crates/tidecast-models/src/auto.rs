@@ -15,7 +15,7 @@
 //! is the tidal model alone.
 
 use crate::calibration::Calibration;
-use crate::lagreg::{LagRegression, LagSpec, Recent, RecentMeans, Space, lookback};
+use crate::lagreg::{LagRegression, LagSpec, PrefixSums, Recent, Space, lookback};
 use crate::mstl::{ALPHAS, Seasonal};
 use crate::tidal::{BRIDGE_SECS, Tidal, TidalSpec, check_quantiles};
 use std::sync::Arc;
@@ -356,7 +356,7 @@ fn regression_part(history: &Series, calendar: &Arc<Calendar>) -> Result<Option<
     let mut variant_rows: Vec<Vec<f64>> = vec![Vec::new(); pre_variants.len()];
     // The series in log space once, for the log-space variants' many forecasts.
     let y_log: Vec<f64> = y.iter().map(|v| Space::Log.forward(*v)).collect();
-    let (means, means_log) = (RecentMeans::new(y), RecentMeans::new(&y_log));
+    let (sums, sums_log) = (PrefixSums::new(y, day), PrefixSums::new(&y_log, day));
     for i in split - 1..n - 1 {
         if (i + 1 - split).is_multiple_of(stride) {
             let ft = tidal.predict(h_max, &[])?;
@@ -371,7 +371,7 @@ fn regression_part(history: &Series, calendar: &Arc<Calendar>) -> Result<Option<
                 if j >= n || y[j].is_nan() {
                     continue;
                 }
-                let Some(r) = pre.predict_mapped(y, &means, i, h, slot(j)) else {
+                let Some(r) = pre.predict_mapped(y, &sums, i, h, slot(j)) else {
                     continue;
                 };
                 for (k, l) in levels.iter().enumerate() {
@@ -385,11 +385,11 @@ fn regression_part(history: &Series, calendar: &Arc<Calendar>) -> Result<Option<
                     out.push(
                         m.as_ref()
                             .and_then(|m| {
-                                let (z, means) = match m.space() {
-                                    Space::Linear => (y, &means),
-                                    Space::Log => (&y_log[..], &means_log),
+                                let (z, sums) = match m.space() {
+                                    Space::Linear => (y, &sums),
+                                    Space::Log => (&y_log[..], &sums_log),
                                 };
-                                m.predict_mapped(z, means, i, h, slot(j))
+                                m.predict_mapped(z, sums, i, h, slot(j))
                             })
                             .unwrap_or(f64::NAN),
                     );

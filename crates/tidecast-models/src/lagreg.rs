@@ -149,12 +149,11 @@ pub(crate) fn lookback(week: usize) -> usize {
 /// the value at index `i` mapped into the regression's space and `g(t)` the newest. `None`
 /// when a needed value is missing (NaN or `None`).
 ///
-/// `mean_back(k)` is the mean of the `k` newest values `g(t + 1 - k..=t)` (`None` if one is
-/// missing): the caller computes it by prefix sums ([`RecentMeans`]) when it takes many rows
-/// from one series.
+/// `sums` gives the means and hourly sums several features read ([`Sums`]): by prefix sums
+/// ([`PrefixSums`]) when a fit or a validation takes many rows from one series.
 fn features_with(
     g: impl Fn(usize) -> Option<f64>,
-    mean_back: impl Fn(usize) -> Option<f64>,
+    sums: &impl Sums,
     t: usize,
     h: usize,
     day: usize,
@@ -179,32 +178,43 @@ fn features_with(
     // The newest value against its mean over the last 3 and 12 hours: how far a burst has
     // to fall back, at the scales a 5-minute burst and a busy half-day take.
     let [short, long, d, w] = recent_windows(day);
-    let m3h = yt - mean_back(short)?;
-    let m12h = yt - mean_back(long)?;
-    let mday = yt - mean_back(d)?;
-    let mweek = yt - mean_back(w)?;
+    let m3h = yt - sums.mean_back(t, short)?;
+    let m12h = yt - sums.mean_back(t, long)?;
+    let mday = yt - sums.mean_back(t, d)?;
+    let mweek = yt - sums.mean_back(t, w)?;
     // The slope of last week's and yesterday's curves at the target time: where the daily
     // shape drifts in time (an evening peak following sunset), the change a shift of the
     // curve makes is the slope times the shift, which the regression can learn.
     let sw = g(t + h - week + 1)? - g(t + h - week - 1)?;
     let sd = g(t + h - day + 1)? - g(t + h - day - 1)?;
-    // The features whose coefficients may vary with the time of day first (NV).
     // The mean change over the same minutes of the hour through the last 24 hours: events at
     // fixed minutes of every hour (programme starts at the top of the hour, scheduled
-    // posts and jobs) that the daily and weekly lags see only once. (An hour is a whole
+    // posts and jobs) that the daily and weekly lags see only once. Whole hours at least
+    // `h` back: the first is one hour back when `h` is within it. (An hour is a whole
     // number of steps for the steps the combination takes.)
-    // (Whole hours at least `h` back: the first is one hour back when `h` is within it.)
-    let hour = (day / 24).max(1);
-    let first = h.div_ceil(hour);
-    let mut hc = 0.0;
-    for k in first..first + 24 {
-        let back = k * hour;
-        hc += g(t + h - back)? - g(t.checked_sub(back)?)?;
-    }
-    let hc = hc / 24.0;
+    let first = h.div_ceil(hour_steps(day));
+    let hc = (sums.hourly_sum(t + h, first)? - sums.hourly_sum(t, first)?) / HOURS as f64;
+    // The features whose coefficients may vary with the time of day first (NV).
     Some([
         w1, w2, d1, lw, ld, sw, sd, m1, m6, m3h, m12h, mday, mweek, hc,
     ])
+}
+
+/// Hours the hourly change feature averages over.
+const HOURS: usize = 24;
+
+/// Steps in an hour (at least one).
+fn hour_steps(day: usize) -> usize {
+    (day / 24).max(1)
+}
+
+/// Sums over a series that features of many rows or horizons share.
+pub(crate) trait Sums {
+    /// The mean of the `k` values ending at index `t` (`None` if one is missing).
+    fn mean_back(&self, t: usize, k: usize) -> Option<f64>;
+    /// The sum of the values at `x - k * hour` for the [`HOURS`] hours `k` from `first` on
+    /// (`None` if one is missing or before the series).
+    fn hourly_sum(&self, x: usize, first: usize) -> Option<f64>;
 }
 
 /// The windows (in steps) of the recent means the features compare the newest value with:
@@ -223,53 +233,109 @@ fn mean_back_by_sum(g: impl Fn(usize) -> Option<f64>, t: usize, k: usize) -> Opt
 }
 
 /// The newest value's means over [`recent_windows`] in a model's space, from
-/// [`LagRegression::recent`].
+/// [`LagRegression::recent`]: computed once per forecast and shared by its horizons.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Recent {
+    /// The index the means end at.
+    t: usize,
     windows: [usize; 4],
     means: [Option<f64>; 4],
 }
 
-impl Recent {
-    fn mean(&self, k: usize) -> Option<f64> {
-        let i = self.windows.iter().position(|w| *w == k)?;
-        self.means[i]
+/// [`Sums`] for one forecast: the [`Recent`] means, and hourly sums by summing `g`.
+struct Single<'a, G> {
+    g: G,
+    recent: &'a Recent,
+    hour: usize,
+}
+
+impl<G: Fn(usize) -> Option<f64>> Sums for Single<'_, G> {
+    fn mean_back(&self, t: usize, k: usize) -> Option<f64> {
+        if t != self.recent.t {
+            return None;
+        }
+        let i = self.recent.windows.iter().position(|w| *w == k)?;
+        self.recent.means[i]
+    }
+    fn hourly_sum(&self, x: usize, first: usize) -> Option<f64> {
+        let mut s = 0.0;
+        for k in first..first + HOURS {
+            s += (self.g)(x.checked_sub(k * self.hour)?).filter(|v| !v.is_nan())?;
+        }
+        Some(s)
     }
 }
 
-/// Means of the newest values of one series in O(1) each, by prefix sums: for the many
-/// rows of a fit or a validation. A window holding a missing (NaN) value has no mean.
-pub(crate) struct RecentMeans {
+/// [`Sums`] of one series in O(1) each, by prefix sums (plain, and strided by the hour):
+/// for the many rows of a fit or a validation. A window holding a missing (NaN) value has
+/// no sum.
+pub(crate) struct PrefixSums {
     sum: Vec<f64>,
     missing: Vec<u32>,
+    hour: usize,
+    /// `hourly[i] = z[i] + hourly[i - hour]` (missing values as 0, counted apart).
+    hourly: Vec<f64>,
+    hourly_missing: Vec<u32>,
 }
 
-impl RecentMeans {
-    pub(crate) fn new(z: &[f64]) -> Self {
+impl PrefixSums {
+    /// Of `z`, with `day` steps per day.
+    pub(crate) fn new(z: &[f64], day: usize) -> Self {
+        let hour = hour_steps(day);
         let (mut sum, mut missing) = (Vec::with_capacity(z.len() + 1), Vec::new());
         missing.reserve(z.len() + 1);
+        let (mut hourly, mut hourly_missing) = (Vec::with_capacity(z.len()), Vec::new());
+        hourly_missing.reserve(z.len());
         let (mut s, mut m) = (0.0, 0u32);
         sum.push(s);
         missing.push(m);
-        for v in z {
-            if v.is_nan() {
-                m += 1;
-            } else {
-                s += v;
-            }
+        for (i, v) in z.iter().enumerate() {
+            let (value, gap) = if v.is_nan() { (0.0, 1) } else { (*v, 0) };
+            s += value;
+            m += gap;
             sum.push(s);
             missing.push(m);
+            let (hs, hm) = match i.checked_sub(hour) {
+                Some(j) => (hourly[j], hourly_missing[j]),
+                None => (0.0, 0),
+            };
+            hourly.push(value + hs);
+            hourly_missing.push(gap + hm);
         }
-        Self { sum, missing }
+        Self {
+            sum,
+            missing,
+            hour,
+            hourly,
+            hourly_missing,
+        }
     }
+}
 
-    /// The mean of `z[t + 1 - k..=t]`.
-    fn mean(&self, t: usize, k: usize) -> Option<f64> {
+impl Sums for PrefixSums {
+    fn mean_back(&self, t: usize, k: usize) -> Option<f64> {
         let from = (t + 1).checked_sub(k)?;
         if t + 1 >= self.sum.len() || self.missing[t + 1] != self.missing[from] {
             return None;
         }
         Some((self.sum[t + 1] - self.sum[from]) / k as f64)
+    }
+
+    fn hourly_sum(&self, x: usize, first: usize) -> Option<f64> {
+        let newest = x.checked_sub(first * self.hour)?;
+        // The oldest term must exist; the chain before it is subtracted away.
+        x.checked_sub((first + HOURS - 1) * self.hour)?;
+        if newest >= self.hourly.len() {
+            return None;
+        }
+        let (before, before_missing) = match x.checked_sub((first + HOURS) * self.hour) {
+            Some(j) => (self.hourly[j], self.hourly_missing[j]),
+            None => (0.0, 0),
+        };
+        if self.hourly_missing[newest] != before_missing {
+            return None;
+        }
+        Some(self.hourly[newest] - before)
     }
 }
 
@@ -331,7 +397,7 @@ impl<'a> LagSpec<'a> {
         }
         // The series mapped into the space once (NaN stays NaN).
         let z: Vec<f64> = y[..to].iter().map(|v| space.forward(*v)).collect();
-        let means = RecentMeans::new(&z);
+        let sums = PrefixSums::new(&z, day);
         // Features and targets are divided by the mean absolute step of the series, so the
         // penalty is relative to how much it moves: the same shrinkage for smooth electricity
         // demand (steps of ~1 % of the level) as for noisy counts (~30 %).
@@ -369,7 +435,7 @@ impl<'a> LagSpec<'a> {
                     Some(0)
                 };
                 if let (Some(f), Some(target), Some(k)) = (
-                    features_with(|i| z.get(i).copied(), |k| means.mean(t, k), t, h, day, week),
+                    features_with(|i| z.get(i).copied(), &sums, t, h, day, week),
                     z.get(t + h).filter(|v| !v.is_nan()),
                     slot,
                 ) {
@@ -507,6 +573,7 @@ impl LagRegression {
         let g = |i: usize| y.get(i).map(|v| space.forward((*v).into()));
         let windows = recent_windows(self.day);
         Recent {
+            t,
             windows,
             means: windows.map(|k| mean_back_by_sum(g, t, k)),
         }
@@ -523,40 +590,39 @@ impl LagRegression {
     ) -> Option<f64> {
         let space = self.space;
         let g = |i: usize| y.get(i).map(|v| space.forward((*v).into()));
-        self.predict_with(g, |k| recent.mean(k), t, h, target_slot)
+        let sums = Single {
+            g,
+            recent,
+            hour: hour_steps(self.day),
+        };
+        self.predict_with(g, &sums, t, h, target_slot)
     }
 
     /// [`LagRegression::predict`] from `z`, the series already mapped into the model's
-    /// [`Space`] (for many forecasts from one history: each value is mapped once).
-    /// `means` are [`RecentMeans`] of `z`.
+    /// [`Space`] (for many forecasts from one history: each value is mapped once), with
+    /// `sums` the [`PrefixSums`] of `z`.
     pub(crate) fn predict_mapped(
         &self,
         z: &[f64],
-        means: &RecentMeans,
+        sums: &PrefixSums,
         t: usize,
         h: usize,
         target_slot: usize,
     ) -> Option<f64> {
-        self.predict_with(
-            |i| z.get(i).copied(),
-            |k| means.mean(t, k),
-            t,
-            h,
-            target_slot,
-        )
+        self.predict_with(|i| z.get(i).copied(), sums, t, h, target_slot)
     }
 
     fn predict_with(
         &self,
         g: impl Fn(usize) -> Option<f64>,
-        mean_back: impl Fn(usize) -> Option<f64>,
+        sums: &impl Sums,
         t: usize,
         h: usize,
         target_slot: usize,
     ) -> Option<f64> {
         let c = self.coefs.get(h.checked_sub(1)?)?;
         let f = clip(
-            features_with(&g, mean_back, t, h, self.day, self.week)?.map(|v| v / self.scale),
+            features_with(&g, sums, t, h, self.day, self.week)?.map(|v| v / self.scale),
             self.bounds.get(h - 1)?,
         );
         let change = design_dot(&f, c, self.harmonics, target_slot % self.day, self.day);
@@ -672,32 +738,63 @@ mod tests {
     }
 
     #[test]
-    fn recent_means_by_prefix_sums_equal_the_sums_and_skip_missing_windows() {
-        let z: Vec<f64> = (0..50)
+    fn prefix_sums_equal_plain_sums_and_skip_missing_windows() {
+        let day = 48; // an hour is 2 steps
+        let z: Vec<f64> = (0..200)
             .map(|i| (i as f64 * 0.7).sin() * 100.0 + 1e4)
             .collect();
-        let means = RecentMeans::new(&z);
+        let sums = PrefixSums::new(&z, day);
         let g = |i: usize| z.get(i).copied();
-        for t in [5, 17, 49] {
+        let recent = Recent {
+            t: 0,
+            windows: [1, 2, 6, 7],
+            means: [None; 4],
+        };
+        let single = Single {
+            g,
+            recent: &recent,
+            hour: 2,
+        };
+        for t in [5, 17, 49, 199] {
             for k in [1, 2, 6] {
                 let (fast, slow) = (
-                    means.mean(t, k).unwrap(),
+                    sums.mean_back(t, k).unwrap(),
                     mean_back_by_sum(g, t, k).unwrap(),
                 );
                 assert!((fast - slow).abs() < 1e-9, "t={t} k={k}: {fast} vs {slow}");
             }
         }
+        for (x, first) in [(48, 1), (60, 1), (199, 2), (199, 1)] {
+            let (fast, slow) = (sums.hourly_sum(x, first), single.hourly_sum(x, first));
+            assert!(
+                (fast.unwrap() - slow.unwrap()).abs() < 1e-6,
+                "x={x}: {fast:?} vs {slow:?}"
+            );
+        }
         assert_eq!(
-            means.mean(3, 5),
+            sums.mean_back(3, 5),
             None,
             "the window starts before the series"
         );
-        assert_eq!(means.mean(50, 1), None, "past the end");
+        assert_eq!(sums.mean_back(200, 1), None, "past the end");
+        assert_eq!(
+            sums.hourly_sum(47, 1),
+            None,
+            "24 hours back is before the series"
+        );
+        assert_eq!(single.hourly_sum(47, 1), None);
         let mut gap = z.clone();
         gap[10] = f64::NAN;
-        let means = RecentMeans::new(&gap);
-        assert_eq!(means.mean(12, 3), None, "holds the missing value");
-        assert!(means.mean(12, 2).is_some() && means.mean(9, 3).is_some());
+        let sums = PrefixSums::new(&gap, day);
+        assert_eq!(sums.mean_back(12, 3), None, "holds the missing value");
+        assert!(sums.mean_back(12, 2).is_some() && sums.mean_back(9, 3).is_some());
+        assert_eq!(
+            sums.hourly_sum(50, 1),
+            None,
+            "10 is 20 steps (10 hours) before 50"
+        );
+        assert!(sums.hourly_sum(51, 1).is_some(), "odd steps skip index 10");
+        assert!(sums.hourly_sum(60, 1).is_some(), "10 is 25 hours before 60");
     }
 
     /// The normal equations built block by block from per-slot sums equal the ones built
@@ -715,14 +812,14 @@ mod tests {
             .varying(harmonics, &slots)
             .fit(&y, 0, n)
             .unwrap();
-        let means = RecentMeans::new(&y);
+        let sums = PrefixSums::new(&y, day);
         let layout = columns(harmonics);
         let cols = layout.len();
         for h in 1..=2 {
             let (mut gram, mut xty, mut rows) = (vec![0.0; cols * cols], vec![0.0; cols], 0);
             for t in 0..n - h {
                 let g = |i: usize| y.get(i).copied();
-                let Some(f) = features_with(g, |k| means.mean(t, k), t, h, day, week) else {
+                let Some(f) = features_with(g, &sums, t, h, day, week) else {
                     continue;
                 };
                 let f = clip(f.map(|v| v / m.scale), &m.bounds[h - 1]);
