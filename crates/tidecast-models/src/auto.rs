@@ -671,6 +671,41 @@ mod tests {
         }
     }
 
+    /// A missed scrape (a skipped update, a NaN in the lag buffer) leaves the regression
+    /// forecasting: its recent means leave the gap out. (Requiring every value of the week,
+    /// one gap switched the regression off until it left the weekly window.)
+    #[test]
+    fn a_missed_scrape_does_not_switch_the_regression_off() {
+        let (y, step, train, start, calendar) = taylor_six_weeks();
+        let history = Series::new(start, step, y[..train].to_vec()).unwrap();
+        let fitted = AutoSpec::new()
+            .max_horizon(2)
+            .fit(&history, calendar)
+            .unwrap();
+        let (mut full, mut gappy) = (fitted.clone(), fitted);
+        for (i, v) in y.iter().enumerate().skip(train).take(48) {
+            let t = start + i as i64 * step;
+            full.update(t, *v);
+            if i != train + 8 {
+                gappy.update(t, *v);
+            }
+        }
+        let r = gappy.regression.as_ref().expect("the combination applies");
+        let t = r.buffer.len() - 1;
+        assert!(r.buffer[t - 39].is_nan(), "the skipped update is a gap");
+        let recent = r.model.recent(&r.buffer, t);
+        assert!(
+            r.model
+                .predict_recent(&r.buffer, t, 1, 0, &recent)
+                .is_some()
+        );
+        let (a, b) = (
+            full.predict(2, &[]).unwrap(),
+            gappy.predict(2, &[]).unwrap(),
+        );
+        assert_ratio_within("one missed scrape", &b, &a, 0.99..1.01);
+    }
+
     /// Intervals follow the recent volatility: after an hour-scale stretch of swings around
     /// the same values, the 80 % interval is wider than after the calm original stretch;
     /// scaled by the forecast's level instead, both widths were the same within a few %

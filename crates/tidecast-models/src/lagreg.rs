@@ -193,7 +193,7 @@ fn features_with(
     // `h` back: the first is one hour back when `h` is within it. (An hour is a whole
     // number of steps for the steps the combination takes.)
     let first = h.div_ceil(hour_steps(day));
-    let hc = (sums.hourly_sum(t + h, first)? - sums.hourly_sum(t, first)?) / HOURS as f64;
+    let hc = sums.hourly_mean(t + h, first)? - sums.hourly_mean(t, first)?;
     // The features whose coefficients may vary with the time of day first (NV).
     Some([
         w1, w2, d1, lw, ld, sw, sd, m1, m6, m3h, m12h, mday, mweek, hc,
@@ -210,11 +210,11 @@ fn hour_steps(day: usize) -> usize {
 
 /// Sums over a series that features of many rows or horizons share.
 pub(crate) trait Sums {
-    /// The mean of the `k` values ending at index `t` (`None` if one is missing).
+    /// The mean of the `k` values ending at index `t`, over those present ([`present_mean`]).
     fn mean_back(&self, t: usize, k: usize) -> Option<f64>;
-    /// The sum of the values at `x - k * hour` for the [`HOURS`] hours `k` from `first` on
-    /// (`None` if one is missing or before the series).
-    fn hourly_sum(&self, x: usize, first: usize) -> Option<f64>;
+    /// The mean of the values at `x - k * hour` for the [`HOURS`] hours `k` from `first` on,
+    /// over those present (`None` also if the oldest is before the series).
+    fn hourly_mean(&self, x: usize, first: usize) -> Option<f64>;
 }
 
 /// The windows (in steps) of the recent means the features compare the newest value with:
@@ -223,13 +223,23 @@ fn recent_windows(day: usize) -> [usize; 4] {
     [(day / 8).max(2), (day / 2).max(2), day, 7 * day]
 }
 
+/// The mean of `present` values summing to `sum` out of a window of `k`: `None` when fewer
+/// than half are present. A missed scrape is a NaN in a server's lag buffer; requiring every
+/// value would switch the regression off for the week the gap stays in the weekly window.
+fn present_mean(sum: f64, present: usize, k: usize) -> Option<f64> {
+    (present > 0 && 2 * present >= k).then(|| sum / present as f64)
+}
+
 /// The mean of `g(t + 1 - k..=t)` by summing (for a single forecast).
 fn mean_back_by_sum(g: impl Fn(usize) -> Option<f64>, t: usize, k: usize) -> Option<f64> {
-    let mut s = 0.0;
+    let (mut s, mut present) = (0.0, 0);
     for j in t.checked_sub(k - 1)?..=t {
-        s += g(j).filter(|v| !v.is_nan())?;
+        if let Some(v) = g(j).filter(|v| !v.is_nan()) {
+            s += v;
+            present += 1;
+        }
     }
-    Some(s / k as f64)
+    present_mean(s, present, k)
 }
 
 /// The newest value's means over [`recent_windows`] in a model's space, from
@@ -257,18 +267,21 @@ impl<G: Fn(usize) -> Option<f64>> Sums for Single<'_, G> {
         let i = self.recent.windows.iter().position(|w| *w == k)?;
         self.recent.means[i]
     }
-    fn hourly_sum(&self, x: usize, first: usize) -> Option<f64> {
-        let mut s = 0.0;
+    fn hourly_mean(&self, x: usize, first: usize) -> Option<f64> {
+        let (mut s, mut present) = (0.0, 0);
         for k in first..first + HOURS {
-            s += (self.g)(x.checked_sub(k * self.hour)?).filter(|v| !v.is_nan())?;
+            if let Some(v) = (self.g)(x.checked_sub(k * self.hour)?).filter(|v| !v.is_nan()) {
+                s += v;
+                present += 1;
+            }
         }
-        Some(s)
+        present_mean(s, present, HOURS)
     }
 }
 
 /// [`Sums`] of one series in O(1) each, by prefix sums (plain, and strided by the hour):
-/// for the many rows of a fit or a validation. A window holding a missing (NaN) value has
-/// no sum.
+/// for the many rows of a fit or a validation. Missing (NaN) values are counted apart and
+/// left out of the means.
 pub(crate) struct PrefixSums {
     sum: Vec<f64>,
     missing: Vec<u32>,
@@ -315,13 +328,14 @@ impl PrefixSums {
 impl Sums for PrefixSums {
     fn mean_back(&self, t: usize, k: usize) -> Option<f64> {
         let from = (t + 1).checked_sub(k)?;
-        if t + 1 >= self.sum.len() || self.missing[t + 1] != self.missing[from] {
+        if t + 1 >= self.sum.len() {
             return None;
         }
-        Some((self.sum[t + 1] - self.sum[from]) / k as f64)
+        let missing = (self.missing[t + 1] - self.missing[from]) as usize;
+        present_mean(self.sum[t + 1] - self.sum[from], k - missing, k)
     }
 
-    fn hourly_sum(&self, x: usize, first: usize) -> Option<f64> {
+    fn hourly_mean(&self, x: usize, first: usize) -> Option<f64> {
         let newest = x.checked_sub(first * self.hour)?;
         // The oldest term must exist; the chain before it is subtracted away.
         x.checked_sub((first + HOURS - 1) * self.hour)?;
@@ -332,10 +346,8 @@ impl Sums for PrefixSums {
             Some(j) => (self.hourly[j], self.hourly_missing[j]),
             None => (0.0, 0),
         };
-        if self.hourly_missing[newest] != before_missing {
-            return None;
-        }
-        Some(self.hourly[newest] - before)
+        let missing = (self.hourly_missing[newest] - before_missing) as usize;
+        present_mean(self.hourly[newest] - before, HOURS - missing, HOURS)
     }
 }
 
@@ -765,9 +777,9 @@ mod tests {
             }
         }
         for (x, first) in [(48, 1), (60, 1), (199, 2), (199, 1)] {
-            let (fast, slow) = (sums.hourly_sum(x, first), single.hourly_sum(x, first));
+            let (fast, slow) = (sums.hourly_mean(x, first), single.hourly_mean(x, first));
             assert!(
-                (fast.unwrap() - slow.unwrap()).abs() < 1e-6,
+                (fast.unwrap() - slow.unwrap()).abs() < 1e-9,
                 "x={x}: {fast:?} vs {slow:?}"
             );
         }
@@ -778,23 +790,42 @@ mod tests {
         );
         assert_eq!(sums.mean_back(200, 1), None, "past the end");
         assert_eq!(
-            sums.hourly_sum(47, 1),
+            sums.hourly_mean(47, 1),
             None,
             "24 hours back is before the series"
         );
-        assert_eq!(single.hourly_sum(47, 1), None);
+        assert_eq!(single.hourly_mean(47, 1), None);
+
+        // A missing value is left out of the means (a missed scrape must not switch the
+        // regression off for a week); with fewer than half present there is no mean.
         let mut gap = z.clone();
         gap[10] = f64::NAN;
         let sums = PrefixSums::new(&gap, day);
-        assert_eq!(sums.mean_back(12, 3), None, "holds the missing value");
-        assert!(sums.mean_back(12, 2).is_some() && sums.mean_back(9, 3).is_some());
+        let g = |i: usize| gap.get(i).copied();
+        let single = Single {
+            g,
+            recent: &recent,
+            hour: 2,
+        };
+        let mean = |a: &[f64]| a.iter().sum::<f64>() / a.len() as f64;
+        for got in [sums.mean_back(12, 3), mean_back_by_sum(g, 12, 3)] {
+            assert!((got.unwrap() - mean(&gap[11..=12])).abs() < 1e-9, "{got:?}");
+        }
+        let others: Vec<f64> = (1..=24)
+            .map(|k| gap[50 - 2 * k])
+            .filter(|v| !v.is_nan())
+            .collect();
+        assert_eq!(others.len(), 23, "index 10 is 20 hours before 50");
+        for got in [sums.hourly_mean(50, 1), single.hourly_mean(50, 1)] {
+            assert!((got.unwrap() - mean(&others)).abs() < 1e-9, "{got:?}");
+        }
+        gap[11] = f64::NAN;
+        let sums = PrefixSums::new(&gap, day);
+        assert_eq!(sums.mean_back(12, 3), None, "one of three present");
         assert_eq!(
-            sums.hourly_sum(50, 1),
-            None,
-            "10 is 20 steps (10 hours) before 50"
+            mean_back_by_sum(|i: usize| gap.get(i).copied(), 12, 3),
+            None
         );
-        assert!(sums.hourly_sum(51, 1).is_some(), "odd steps skip index 10");
-        assert!(sums.hourly_sum(60, 1).is_some(), "10 is 25 hours before 60");
     }
 
     /// The normal equations built block by block from per-slot sums equal the ones built
