@@ -140,7 +140,8 @@ fn clip(f: [f64; NF], bounds: &[f64; NF]) -> [f64; NF] {
     out
 }
 
-/// Points of history the features reach back (two weeks plus one step).
+/// Points of history the features reach back (two weeks plus one step; the hourly change's
+/// 25 hours are within that).
 pub(crate) fn lookback(week: usize) -> usize {
     2 * week + 1
 }
@@ -186,14 +187,25 @@ fn features_with(
     // shape drifts in time (an evening peak following sunset), the change a shift of the
     // curve makes is the slope times the shift, which the regression can learn.
     let sw = g(t + h - week + 1)? - g(t + h - week - 1)?;
-    let sd = g(t + h - day + 1)? - g(t + h - day - 1)?;
+    // (Yesterday's slope needs the value after the target a day back: none at daily steps.)
+    let sd = if h < day {
+        g(t + h - day + 1)? - g(t + h - day - 1)?
+    } else {
+        0.0
+    };
     // The mean change over the same minutes of the hour through the last 24 hours: events at
     // fixed minutes of every hour (programme starts at the top of the hour, scheduled
     // posts and jobs) that the daily and weekly lags see only once. Whole hours at least
     // `h` back: the first is one hour back when `h` is within it. (An hour is a whole
     // number of steps for the steps the combination takes.)
-    let first = h.div_ceil(hour_steps(day));
-    let hc = sums.hourly_mean(t + h, first)? - sums.hourly_mean(t, first)?;
+    // With steps longer than an hour there are no minutes of the hour: 0 (no information;
+    // the lookback of two weeks would not reach 24 daily steps back either).
+    let hc = if day >= 24 {
+        let first = h.div_ceil(hour_steps(day));
+        sums.hourly_mean(t + h, first)? - sums.hourly_mean(t, first)?
+    } else {
+        0.0
+    };
     // The features whose coefficients may vary with the time of day first (NV).
     Some([
         w1, w2, d1, lw, ld, sw, sd, m1, m6, m3h, m12h, mday, mweek, hc,
@@ -826,6 +838,23 @@ mod tests {
             mean_back_by_sum(|i: usize| gap.get(i).copied(), 12, 3),
             None
         );
+    }
+
+    /// With daily steps the features need only the two weeks a server's lag buffer keeps and
+    /// no value after the origin (the hourly change, 24 steps back at one step an hour, and
+    /// yesterday's slope, which needs the day after it, are 0 there).
+    #[test]
+    fn daily_steps_need_only_the_two_week_lookback() {
+        let (day, week) = (1, 7);
+        let y: Vec<f64> = (0..lookback(week))
+            .map(|i| 100.0 + (i % 7) as f64)
+            .collect();
+        let sums = PrefixSums::new(&y, day);
+        let t = y.len() - 1;
+        let f = features_with(|i| y.get(i).copied(), &sums, t, 1, day, week)
+            .expect("two weeks and a step suffice");
+        assert_eq!(f[NF - 1], 0.0, "no minutes of the hour at daily steps");
+        assert_eq!(f[6], 0.0, "no slope of yesterday's curve");
     }
 
     /// The normal equations built block by block from per-slot sums equal the ones built
