@@ -102,11 +102,20 @@ fn columns(harmonics: usize) -> Vec<(usize, usize)> {
 /// The design row at the target's slot times the coefficients `c` (laid out as
 /// [`columns`]), without building the row.
 fn design_dot(f: &[f64; NF], c: &[f64], harmonics: usize, target_slot: usize, day: usize) -> f64 {
-    let b = basis(harmonics, target_slot, day);
-    let (varying, constant) = c.split_at(b.len() * NV);
-    let mut sum = 0.0;
-    for (ba, ca) in b.iter().zip(varying.chunks_exact(NV)) {
-        sum += ba * f[..NV].iter().zip(ca).map(|(x, c)| x * c).sum::<f64>();
+    let (varying, constant) = c.split_at((2 * harmonics + 1) * NV);
+    let dot = |a: usize| -> f64 {
+        f[..NV]
+            .iter()
+            .zip(&varying[a * NV..(a + 1) * NV])
+            .map(|(x, c)| x * c)
+            .sum()
+    };
+    // The basis terms in [`basis`]'s order, computed in place (no allocation per forecast).
+    let x = target_slot as f64 / day as f64 * std::f64::consts::TAU;
+    let mut sum = dot(0);
+    for k in 1..=harmonics {
+        let (sin, cos) = (k as f64 * x).sin_cos();
+        sum += sin * dot(2 * k - 1) + cos * dot(2 * k);
     }
     sum + f[NV..]
         .iter()
