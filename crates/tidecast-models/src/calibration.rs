@@ -36,7 +36,8 @@ impl Calibration {
                 rows.push(rows.last().copied().unwrap_or([0.0; LEVELS.len()]));
                 continue;
             }
-            r.sort_by(f64::total_cmp);
+            // Unstable: equal values under total_cmp are the same bits, so the order is too.
+            r.sort_unstable_by(f64::total_cmp);
             let mut row = [0.0f32; LEVELS.len()];
             for (k, q) in LEVELS.iter().enumerate() {
                 row[k] = empirical_quantile(r, *q) as f32;

@@ -214,8 +214,8 @@ fn despike(y: &[f64], k: f64) -> Vec<f64> {
         return y.to_vec();
     }
     let mut steps: Vec<f64> = y.windows(2).map(|w| (w[1] - w[0]).abs()).collect();
-    steps.sort_by(f64::total_cmp);
-    let sigma = 1.4826 * steps[steps.len() / 2];
+    let mid = steps.len() / 2;
+    let sigma = 1.4826 * *steps.select_nth_unstable_by(mid, f64::total_cmp).1;
     if sigma <= 0.0 {
         return y.to_vec();
     }
