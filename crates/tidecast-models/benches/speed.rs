@@ -24,6 +24,7 @@ use std::time::Instant;
 use tidecast_core::synth::TidalGenerator;
 use tidecast_core::{Calendar, Fit, Series};
 use tidecast_models::{AutoSpec, Forecaster};
+use tidecast_testing::status_mib;
 
 fn tide(seed: u64, days: i64, end: i64) -> Series {
     tide_every(seed, days, end, 60)
@@ -43,22 +44,6 @@ fn tide_every(seed: u64, days: i64, end: i64, step: i64) -> Series {
         .map(|i| g.value(start + i * step))
         .collect();
     Series::new(start, step, values).expect("valid series")
-}
-
-fn peak_rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmHWM:")).map(|l| {
-                l.split_whitespace()
-                    .nth(1)
-                    .unwrap_or("0")
-                    .parse::<f64>()
-                    .unwrap_or(0.0)
-            })
-        })
-        .unwrap_or(0.0)
-        / 1024.0
 }
 
 /// Fit and forecast 60 steps of every series on `cores` threads: (seconds, failures).
@@ -149,24 +134,7 @@ fn main() {
     if memory_part {
         memory(cal, quick);
     }
-    println!("peak RSS: {:.0} MiB", peak_rss_mib());
-}
-
-/// Resident memory now (VmRSS), MiB.
-fn rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmRSS:")).map(|l| {
-                l.split_whitespace()
-                    .nth(1)
-                    .unwrap_or("0")
-                    .parse::<f64>()
-                    .unwrap_or(0.0)
-            })
-        })
-        .unwrap_or(0.0)
-        / 1024.0
+    println!("peak RSS: {:.0} MiB", status_mib("VmHWM:"));
 }
 
 /// Fit 5-minute combination models one by one (each history dropped after its fit) and keep
@@ -181,13 +149,13 @@ fn memory(cal: Arc<Calendar>, quick: bool) {
         .fit(&tide_every(999, 42, end, 300), cal.clone())
         .expect("fits");
     drop(warm);
-    let before = rss_mib();
+    let before = status_mib("VmRSS:");
     let mut models = Vec::with_capacity(n);
     for i in 0..n {
         let series = tide_every(i as u64 + 1, 42, end, 300);
         models.push(spec.fit(&series, cal.clone()).expect("fits"));
     }
-    let after = rss_mib();
+    let after = status_mib("VmRSS:");
     let combined = models
         .iter()
         .filter(|m| tidecast_core::Predict::name(*m).starts_with("auto("))

@@ -153,7 +153,7 @@ impl RegressionPart {
         tidal: f64,
         persistent: f64,
         newest_ts: i64,
-        recent: &Recent,
+        recent: Option<&Recent>,
     ) -> Option<f64> {
         let w = self.weights.get(h - 1)?;
         if w[0] == 1.0 {
@@ -170,7 +170,7 @@ impl RegressionPart {
             p += w[1]
                 * self
                     .model
-                    .predict_recent(&self.buffer, t, h, slot, recent)?;
+                    .predict_recent(&self.buffer, t, h, slot, recent?)?;
         }
         if w[2] > 0.0 {
             p += w[2]
@@ -362,6 +362,8 @@ fn regression_part(history: &Series, calendar: &Arc<Calendar>) -> Result<Option<
             let ft = tidal.predict(h_max, &[])?;
             let fp = tidal.persistent(h_max);
             let recent = &y[offset..=i];
+            // The intervals' scale at this origin, shared by its horizons.
+            let origin_volatility = volatility(&y[..=i]);
             let levels: Vec<Option<f64>> = pre_seasonal
                 .iter()
                 .flat_map(|s| ALPHAS.map(|a| s.level(recent, i - offset, a)))
@@ -380,7 +382,7 @@ fn regression_part(history: &Series, calendar: &Arc<Calendar>) -> Result<Option<
                         .push(l.map_or(f64::NAN, |l| s.forecast_at_level(l, i - offset, h)));
                 }
                 rows.push((h, y[j], [ft.point[h - 1], r, f64::NAN, fp[h - 1]]));
-                row_volatility.push(volatility(&y[..=i]));
+                row_volatility.push(origin_volatility);
                 for (m, out) in pre_variants.iter().zip(&mut variant_rows) {
                     out.push(
                         m.as_ref()
@@ -517,10 +519,20 @@ impl Predict for Auto {
         };
         let newest = self.tidal.last_timestamp();
         let spread = volatility(&r.buffer) + r.scale_floor;
-        // The regression's recent means, once for all horizons.
-        let recent = r.model.recent(&r.buffer, r.buffer.len() - 1);
+        // The regression's recent means, once for all horizons, and only when one weights it.
+        let recent = r
+            .weights
+            .iter()
+            .any(|w| w[1] > 0.0)
+            .then(|| r.model.recent(&r.buffer, r.buffer.len() - 1));
         for h in 1..=steps.min(r.weights.len()) {
-            let Some(p) = r.combine(h, f.point[h - 1], persistent[h - 1], newest, &recent) else {
+            let Some(p) = r.combine(
+                h,
+                f.point[h - 1],
+                persistent[h - 1],
+                newest,
+                recent.as_ref(),
+            ) else {
                 continue;
             };
             f.point[h - 1] = p;
@@ -575,12 +587,7 @@ mod tests {
     /// lookback: 64 KiB of f64 per 5-minute target; now 17 KiB of f32).
     #[test]
     fn the_lag_buffer_stays_bounded_through_updates() {
-        let (y, step, train, start, calendar) = taylor_six_weeks();
-        let history = Series::new(start, step, y[..train].to_vec()).unwrap();
-        let mut auto = AutoSpec::new()
-            .max_horizon(2)
-            .fit(&history, calendar)
-            .unwrap();
+        let (mut auto, y, step, train, start) = fit_taylor_six_weeks();
         let bound = |a: &Auto| {
             let r = a.regression.as_ref().expect("the combination applies");
             (
@@ -606,6 +613,18 @@ mod tests {
         let start = 960_159_600; // 2000-06-04T23:00:00Z
         let calendar = Arc::new(Calendar::new(chrono_tz::Europe::London));
         (y, 1800, 42 * 48, start, calendar)
+    }
+
+    /// `auto` (2 steps ahead) fitted on [`taylor_six_weeks`]: (model, values, step, points of
+    /// history, first timestamp).
+    fn fit_taylor_six_weeks() -> (Auto, Vec<f64>, i64, usize, i64) {
+        let (y, step, train, start, calendar) = taylor_six_weeks();
+        let history = Series::new(start, step, y[..train].to_vec()).unwrap();
+        let fitted = AutoSpec::new()
+            .max_horizon(2)
+            .fit(&history, calendar)
+            .unwrap();
+        (fitted, y, step, train, start)
     }
 
     /// Every step of `got` lies within `range` times `clean`.
@@ -648,12 +667,7 @@ mod tests {
     /// newest value the forecast follows it, as the live value the HPA also sees does.
     #[test]
     fn a_recent_glitch_does_not_linger_in_the_forecast() {
-        let (y, step, train, start, calendar) = taylor_six_weeks();
-        let history = Series::new(start, step, y[..train].to_vec()).unwrap();
-        let fitted = AutoSpec::new()
-            .max_horizon(2)
-            .fit(&history, calendar)
-            .unwrap();
+        let (fitted, y, step, train, start) = fit_taylor_six_weeks();
         for back in [2, 4, 8] {
             let (mut clean, mut glitched) = (fitted.clone(), fitted.clone());
             let end = train + 24;
@@ -676,12 +690,7 @@ mod tests {
     /// one gap switched the regression off until it left the weekly window.)
     #[test]
     fn a_missed_scrape_does_not_switch_the_regression_off() {
-        let (y, step, train, start, calendar) = taylor_six_weeks();
-        let history = Series::new(start, step, y[..train].to_vec()).unwrap();
-        let fitted = AutoSpec::new()
-            .max_horizon(2)
-            .fit(&history, calendar)
-            .unwrap();
+        let (fitted, y, step, train, start) = fit_taylor_six_weeks();
         let (mut full, mut gappy) = (fitted.clone(), fitted);
         for (i, v) in y.iter().enumerate().skip(train).take(48) {
             let t = start + i as i64 * step;
@@ -712,12 +721,7 @@ mod tests {
     /// (measured: 3.0x wider; with the level scaling 1.03x).
     #[test]
     fn intervals_widen_after_a_volatile_stretch() {
-        let (y, step, train, start, calendar) = taylor_six_weeks();
-        let history = Series::new(start, step, y[..train].to_vec()).unwrap();
-        let fitted = AutoSpec::new()
-            .max_horizon(2)
-            .fit(&history, calendar)
-            .unwrap();
+        let (fitted, y, step, train, start) = fit_taylor_six_weeks();
         let (mut calm, mut volatile) = (fitted.clone(), fitted);
         for (k, i) in (train..train + VOLATILITY_STEPS + 1).enumerate() {
             let t = start + i as i64 * step;

@@ -6,6 +6,7 @@
 //! * [`FakeHttp`]: a tiny HTTP server with named scenarios (hang, malformed body, status
 //!   codes, failures then success) for faults a real Prometheus will not produce on demand.
 //! * [`data_path`]: the series files shipped in the repository's `tests/data/`.
+//! * [`status_mib`]: a memory figure of this process (for benchmarks).
 
 mod fake;
 mod prometheus;
@@ -21,6 +22,24 @@ pub fn data_path(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../tests/data")
         .join(name)
+}
+
+/// A memory field of this process's `/proc/self/status` in MiB, e.g. `"VmRSS:"` (resident
+/// now) or `"VmHWM:"` (peak resident); 0 where the file or field is missing (not Linux).
+pub fn status_mib(field: &str) -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with(field)).map(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .unwrap_or("0")
+                    .parse::<f64>()
+                    .unwrap_or(0.0)
+            })
+        })
+        .unwrap_or(0.0)
+        / 1024.0
 }
 
 /// A free TCP port on 127.0.0.1 (bound, then released).

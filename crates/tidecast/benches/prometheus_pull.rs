@@ -7,23 +7,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 use tidecast_prometheus::{Client, ClientConfig, RangeQuery};
-use tidecast_testing::{FixtureSeries, PrometheusFixture};
-
-fn rss_mib(field: &str) -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines().find(|l| l.starts_with(field)).map(|l| {
-                l.split_whitespace()
-                    .nth(1)
-                    .unwrap_or("0")
-                    .parse::<f64>()
-                    .unwrap_or(0.0)
-            })
-        })
-        .unwrap_or(0.0)
-        / 1024.0
-}
+use tidecast_testing::{FixtureSeries, PrometheusFixture, status_mib};
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -83,7 +67,7 @@ fn main() {
     let warm = rt.block_on(client.query_range(&q, &|_, _| {})).unwrap();
     let samples: usize = warm.iter().map(|s| s.samples.len()).sum();
     drop(warm);
-    let rss_before = rss_mib("VmRSS:");
+    let rss_before = status_mib("VmRSS:");
 
     let mut curl_t = Vec::new();
     let mut ours_t = Vec::new();
@@ -126,6 +110,6 @@ fn main() {
     println!(
         "memory: samples held {:.0} MiB (16 B each); process RSS before a pull {rss_before:.0} MiB, peak {:.0} MiB",
         samples as f64 * 16.0 / 1048576.0,
-        rss_mib("VmHWM:")
+        status_mib("VmHWM:")
     );
 }
