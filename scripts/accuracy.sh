@@ -24,40 +24,7 @@ for bj in tests/eval/baselines/*.json; do
   "$py" tests/eval/score.py "$out/$n.csv" "$csv" --baseline "$bj" --name tidecast --out "$out/$n.score.json" > "$out/$n.txt"
   echo "== $n"; sed -n '1,40p' "$out/$n.txt"
 done
-"$py" - tests/eval/baselines "$out" <<'PY'
-import glob, json, os, sys
-base, out = sys.argv[1:3]
-ratios = []
-print("\n| series | horizon | tidecast MASE | best baseline | ratio | sMAPE % | peak under % (best baseline's; lowest of any baseline) |")
-print("|---|---|---|---|---|---|---|")
-for bj in sorted(glob.glob(base + "/*.json")):
-    n = os.path.basename(bj)[:-5]
-    b, s = json.load(open(bj)), json.load(open(f"{out}/{n}.score.json"))
-    for h, m in s["metrics"].items():
-        bn, bv = min(((k, v["metrics"][h]["mase"]) for k, v in b["models"].items() if "metrics" in v), key=lambda x: x[1])
-        pk = min(v["metrics"][h].get("peak_under", float("nan")) for v in b["models"].values() if "metrics" in v)
-        pk_best = b["models"][bn]["metrics"][h].get("peak_under", float("nan"))
-        ratios.append(m["mase"] / bv)
-        print(f"| {n} | {h} min | {m['mase']:.3f} | {bn} {bv:.3f} | {m['mase']/bv:.2f} | {m.get('smape', float('nan')):.1f} | {m.get('peak_under', float('nan')):.1f} ({pk_best:.1f}; {pk:.1f}) |")
-print(f"\nmean MASE / best baseline: {sum(ratios)/len(ratios):.4f}; cells at or below the best baseline: {sum(r <= 1 for r in ratios)}/{len(ratios)}")
-# Interval coverage: the share of actuals inside [lower, upper], per horizon step.
-import csv
-from collections import defaultdict
-from datetime import datetime
-for bj in sorted(glob.glob(base + "/*.json")):
-    n = os.path.basename(bj)[:-5]
-    inside = defaultdict(lambda: [0, 0])
-    with open(f"{out}/{n}.csv") as f:
-        for r in csv.DictReader(f):
-            if not r["actual"]:
-                continue
-            h = datetime.fromisoformat(r["timestamp"]) - datetime.fromisoformat(r["origin"])
-            c = inside[h]
-            c[0] += float(r["lower"]) <= float(r["actual"]) <= float(r["upper"])
-            c[1] += 1
-    cov = [100 * a / b for a, b in inside.values()]
-    print(f"80 % interval coverage, {n}: {min(cov):.1f}-{max(cov):.1f} % over {len(cov)} horizons")
-PY
+"$py" scripts/compare.py tests/eval/baselines "$out"
 # Honest replay: backtest rows at an origin == forecast on the history cut there.
 src=tests/data/nab_twitter_volume_goog.csv; o=2015-04-14T21:42:53Z
 "$bin" backtest --history "$src" --from $o --to $o --every 1h --horizon 60m --out "$out/bt.csv" --quiet

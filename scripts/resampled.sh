@@ -2,7 +2,11 @@
 # A check on series the models were not tuned on: the given series resampled to other steps
 # (the synthetic tidal trace to 5 minutes, the NAB counts to 10 and 15 minutes, Taylor's demand
 # to hourly), each backtested from its 70 % point every hour, 60 minutes ahead (3 hours for
-# hourly), with each tidecast binary given, side by side. docs/accuracy.md quotes its output.
+# hourly), with each tidecast binary given, side by side. Where tests/eval/baselines-resampled/
+# holds the baselines' results for a resampled series (tests/eval/baselines.py run on exactly
+# these files; see its PROVENANCE.md), the first binary's backtest is also scored against them
+# with the baselines' scorer and compared like scripts/accuracy.sh does.
+# docs/accuracy.md quotes its output.
 # Usage: scripts/resampled.sh [tidecast ...]   (default: builds target/.../tidecast)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +23,7 @@ fi
 out=$(mktemp -d)
 # name, source, step, aggregation, zone, horizon
 specs=(
+  "tidal_1m tidal_lb_connections 1min none Asia/Shanghai 60m"
   "tidal_5m tidal_lb_connections 5min mean Asia/Shanghai 60m"
   "amzn_10m nab_twitter_volume_amzn 10min sum UTC 60m"
   "amzn_15m nab_twitter_volume_amzn 15min sum UTC 60m"
@@ -32,15 +37,31 @@ for spec in "${specs[@]}"; do
 import sys, pandas as pd
 src, step, agg, dst = sys.argv[1:5]
 s = pd.read_csv(src, parse_dates=["timestamp"]).set_index("timestamp").value
-r = getattr(s.resample(step), agg)()
+r = s if agg == "none" else getattr(s.resample(step), agg)()
 r.to_csv(dst, date_format="%Y-%m-%dT%H:%M:%SZ")
 print(r.index[int(len(r) * 0.7)].strftime("%Y-%m-%dT%H:%M:%SZ"))
 PY
 )
-  for bin in "${bins[@]}"; do
+  bj=tests/eval/baselines-resampled/$name.json
+  if [[ -f $bj ]]; then  # the baselines' first origin (their last training point)
+    from=$("$py" -c 'import json,sys; print(json.load(open(sys.argv[1]))["setup"]["first_origin"])' "$bj")
+  fi
+  for i in "${!bins[@]}"; do
+    bin=${bins[$i]}
     echo "== $name ($bin)"
     "$bin" backtest --history "$out/$name.csv" --from "$from" --every 1h --horizon "$horizon" \
-      --timezone "$tz" --out "$out/$name.forecast.csv" | grep -E '^ +(horizon|[0-9])'
+      --timezone "$tz" --out "$out/$name.forecast$i.csv" | grep -E '^ +(horizon|[0-9])'
   done
+  if [[ -f $bj ]]; then
+    mkdir -p "$out/baselines" "$out/scored"
+    cp "$bj" "$out/baselines/"
+    cp "$out/$name.forecast0.csv" "$out/scored/$name.csv"
+    "$py" tests/eval/score.py "$out/$name.forecast0.csv" "$out/$name.csv" --baseline "$bj" \
+      --name tidecast --out "$out/scored/$name.score.json" > /dev/null
+  fi
 done
+if [[ -d $out/scored ]]; then
+  echo; echo "== against the baselines (tests/eval/baselines-resampled/), ${bins[0]}"
+  "$py" scripts/compare.py "$out/baselines" "$out/scored"
+fi
 rm -rf "$out"
