@@ -33,6 +33,9 @@ def main(base, out):
         b, s = json.load(open(bj)), json.load(open(f"{out}/{n}.score.json"))
         models = {k: v for k, v in b["models"].items() if "metrics" in v}
         for h, m in s["metrics"].items():
+            if "mase" not in m:  # no scored pair at this horizon
+                print(f"| {n} | {h} min | - | - | - | - | - |")
+                continue
             bn, bv = min(((k, v["metrics"][h]["mase"]) for k, v in models.items()), key=lambda x: x[1])
             pk = min(num(v["metrics"][h].get("peak_under")) for v in models.values())
             pk_best = num(models[bn]["metrics"][h].get("peak_under"))

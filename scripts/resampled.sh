@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # A check on series the models were not tuned on: the given series resampled to other steps
 # (the synthetic tidal trace to 5 minutes, the NAB counts to 10 and 15 minutes, Taylor's demand
-# to hourly), each backtested from its 70 % point every hour, 60 minutes ahead (3 hours for
-# hourly), with each tidecast binary given, side by side. Where tests/eval/baselines-resampled/
+# to hourly) and cut to their last 16 days (a service with two weeks of history: 14 days of
+# training, 2 of test), each backtested from its 70 % point (at least 14 days) every hour,
+# 60 minutes ahead (3 hours for hourly), with each tidecast binary given, side by side. Where tests/eval/baselines-resampled/
 # holds the baselines' results for a resampled series (tests/eval/baselines.py run on exactly
 # these files; see its PROVENANCE.md), the first binary's backtest is also scored against them
 # with the baselines' scorer and compared like scripts/accuracy.sh does.
@@ -21,7 +22,7 @@ if ! "$py" -c 'import pandas' 2>/dev/null; then
   py=.venv/bin/python
 fi
 out=$(mktemp -d)
-# name, source, step, aggregation, zone, horizon
+# name, source, step, aggregation, zone, horizon[, only the last this many days]
 specs=(
   "tidal_1m tidal_lb_connections 1min none Asia/Shanghai 60m"
   "tidal_5m tidal_lb_connections 5min mean Asia/Shanghai 60m"
@@ -30,14 +31,20 @@ specs=(
   "goog_10m nab_twitter_volume_goog 10min sum UTC 60m"
   "goog_15m nab_twitter_volume_goog 15min sum UTC 60m"
   "taylor_1h taylor_uk_electricity 1h mean Europe/London 3h"
+  "amzn_16d nab_twitter_volume_amzn 5min none UTC 60m 16"
+  "goog_16d nab_twitter_volume_goog 5min none UTC 60m 16"
+  "taylor_16d taylor_uk_electricity 30min none Europe/London 60m 16"
+  "tidal_16d_5m tidal_lb_connections 5min mean Asia/Shanghai 60m 16"
 )
 for spec in "${specs[@]}"; do
-  read -r name src step agg tz horizon <<<"$spec"
-  from=$("$py" - "tests/data/$src.csv" "$step" "$agg" "$out/$name.csv" <<'PY'
+  read -r name src step agg tz horizon days <<<"$spec"
+  from=$("$py" - "tests/data/$src.csv" "$step" "$agg" "$out/$name.csv" "${days:-0}" <<'PY'
 import sys, pandas as pd
-src, step, agg, dst = sys.argv[1:5]
+src, step, agg, dst, days = sys.argv[1:6]
 s = pd.read_csv(src, parse_dates=["timestamp"]).set_index("timestamp").value
 r = s if agg == "none" else getattr(s.resample(step), agg)()
+if int(days):
+    r = r[r.index >= r.index[-1] - pd.Timedelta(days=int(days))]
 r.to_csv(dst, date_format="%Y-%m-%dT%H:%M:%SZ")
 print(r.index[int(len(r) * 0.7)].strftime("%Y-%m-%dT%H:%M:%SZ"))
 PY
