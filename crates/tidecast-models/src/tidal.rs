@@ -188,8 +188,8 @@ fn candidate_params(step: i64) -> (Vec<(f64, f64)>, Vec<f64>) {
 ///
 /// Before, it was at most a third: a two-week history got 4.7 days of validation, Tuesday
 /// to Friday on Taylor's last 16 days, so the intervals of the weekend that followed covered
-/// 33-40 % of it (46-54 % with this change alone); over 4-10 sliding 16-day windows of each given series the
-/// whole week also gave 0.2-2.1 % lower MAE (docs/accuracy.md).
+/// 33-40 % of it (46-54 % with this change alone); over 4-10 sliding 16-day windows of each
+/// given series the whole week also gave 0.2-2.1 % lower MAE (docs/accuracy.md).
 fn validation_len(n: usize, step: i64, validation_secs: i64) -> usize {
     let span = n as i64 * step;
     let full = (validation_secs / step) as usize;
