@@ -2,8 +2,9 @@
 # A check on series the models were not tuned on: the given series resampled to other steps
 # (the synthetic tidal trace to 5 minutes, the NAB counts to 10 and 15 minutes, Taylor's demand
 # to hourly) and cut to their last 16 days (a service with two weeks of history: 14 days of
-# training, 2 of test), each backtested from its 70 % point (at least 14 days) every hour,
-# 60 minutes ahead (3 hours for hourly), with each tidecast binary given, side by side. Where tests/eval/baselines-resampled/
+# training, 2 of test) or 14 (9.8 days of training), each backtested from the baselines'
+# first origin (the 70 % point, raised to 14 days when 2 test days remain) every hour, 60
+# minutes ahead (3 hours for hourly), with each tidecast binary given, side by side. Where tests/eval/baselines-resampled/
 # holds the baselines' results for a resampled series (tests/eval/baselines.py run on exactly
 # these files; see its PROVENANCE.md), the first binary's backtest is also scored against them
 # with the baselines' scorer and compared like scripts/accuracy.sh does.
@@ -35,6 +36,10 @@ specs=(
   "goog_16d nab_twitter_volume_goog 5min none UTC 60m 16"
   "taylor_16d taylor_uk_electricity 30min none Europe/London 60m 16"
   "tidal_16d_5m tidal_lb_connections 5min mean Asia/Shanghai 60m 16"
+  "amzn_14d nab_twitter_volume_amzn 5min none UTC 60m 14"
+  "goog_14d nab_twitter_volume_goog 5min none UTC 60m 14"
+  "taylor_14d taylor_uk_electricity 30min none Europe/London 60m 14"
+  "tidal_14d_5m tidal_lb_connections 5min mean Asia/Shanghai 60m 14"
 )
 for spec in "${specs[@]}"; do
   read -r name src step agg tz horizon days <<<"$spec"
