@@ -5,21 +5,14 @@
 # Usage: scripts/accuracy.sh [path/to/tidecast]   (default: builds target/.../tidecast)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bin=${1:-}
-if [[ -z $bin ]]; then
-  cargo build -q -p tidecast
-  bin=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug/tidecast
-fi
-py=${PYTHON:-.venv/bin/python}
-if ! "$py" -c 'import pandas, numpy' 2>/dev/null; then
-  python3 -m venv .venv && .venv/bin/pip install -q pandas numpy
-  py=.venv/bin/python
-fi
+source scripts/common.sh
+bin=${1:-$(tidecast_bin)}
+py=$(eval_python)
 out=$(mktemp -d)
 for bj in tests/eval/baselines/*.json; do
   n=$(basename "$bj" .json); csv=tests/data/$n.csv
   case $n in taylor_*) tz=Europe/London;; *) tz=UTC;; esac
-  o=$("$py" -c 'import json,sys; print(json.load(open(sys.argv[1]))["setup"]["first_origin"])' "$bj")
+  o=$(first_origin "$bj")
   "$bin" backtest --history "$csv" --from "$o" --every 1h --horizon 60m --timezone $tz --out "$out/$n.csv" --quiet
   "$py" tests/eval/score.py "$out/$n.csv" "$csv" --baseline "$bj" --name tidecast --out "$out/$n.score.json" > "$out/$n.txt"
   echo "== $n"; sed -n '1,40p' "$out/$n.txt"

@@ -13,8 +13,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 targets=${1:-10000}; rate=${2:-5000}; secs=${3:-30}; conns=${4:-16}
 command -v oha >/dev/null || { echo "needs oha: cargo install oha --locked"; exit 2; }
-cargo build -q --release -p tidecast
-bin=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release/tidecast
+source scripts/common.sh
+bin=$(tidecast_bin release)
 dir=$(mktemp -d); port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 pin_server=(); pin_client=()
 [[ -n ${SERVER_CPUS:-} ]] && pin_server=(taskset -c "$SERVER_CPUS")

@@ -8,14 +8,11 @@
 # Usage: scripts/peak_frontier.sh [path/to/tidecast] [series]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bin=${1:-}
+source scripts/common.sh
+bin=${1:-$(tidecast_bin)}
 name=${2:-nab_twitter_volume_goog}
-if [[ -z $bin ]]; then
-  cargo build -q -p tidecast
-  bin=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug/tidecast
-fi
-py=${PYTHON:-.venv/bin/python}
-if ! "$py" -c 'import pandas, numpy, statsforecast' 2>/dev/null; then
+py=$(eval_python)
+if ! "$py" -c 'import statsforecast' 2>/dev/null; then
   echo "needs pandas, numpy and statsforecast: .venv/bin/pip install pandas numpy statsforecast" >&2
   exit 2
 fi
@@ -23,7 +20,7 @@ out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 bj=tests/eval/baselines/$name.json
 csv=tests/data/$name.csv
-o=$("$py" -c 'import json,sys; print(json.load(open(sys.argv[1]))["setup"]["first_origin"])' "$bj")
+o=$(first_origin "$bj")
 "$bin" backtest --history "$csv" --from "$o" --every 1h --horizon 60m --timezone UTC \
   --quantiles 0.55,0.6,0.65,0.7 --out "$out/tidecast.csv" --quiet
 "$py" tests/eval/baselines.py "$csv" --models profile_ets --out-dir "$out/bl" > /dev/null 2>&1

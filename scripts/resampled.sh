@@ -12,16 +12,12 @@
 # Usage: scripts/resampled.sh [tidecast ...]   (default: builds target/.../tidecast)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/common.sh
 bins=("$@")
 if [[ ${#bins[@]} -eq 0 ]]; then
-  cargo build -q -p tidecast
-  bins=("$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug/tidecast")
+  bins=("$(tidecast_bin)")
 fi
-py=${PYTHON:-.venv/bin/python}
-if ! "$py" -c 'import pandas' 2>/dev/null; then
-  python3 -m venv .venv && .venv/bin/pip install -q pandas numpy
-  py=.venv/bin/python
-fi
+py=$(eval_python)
 out=$(mktemp -d)
 # name, source, step, aggregation, zone, horizon[, only the last this many days]
 specs=(
@@ -56,7 +52,7 @@ PY
 )
   bj=tests/eval/baselines-resampled/$name.json
   if [[ -f $bj ]]; then  # the baselines' first origin (their last training point)
-    from=$("$py" -c 'import json,sys; print(json.load(open(sys.argv[1]))["setup"]["first_origin"])' "$bj")
+    from=$(first_origin "$bj")
   fi
   for i in "${!bins[@]}"; do
     bin=${bins[$i]}
