@@ -72,6 +72,8 @@ impl Space {
 pub(crate) struct LagRegression {
     day: usize,
     week: usize,
+    /// Whether the weekly lags are features (else they are 0: a history under three weeks).
+    weekly: bool,
     coefs: Vec<Vec<f64>>,
     /// Per horizon, the bound each scaled feature is clipped to ([`FEATURE_CLIP`]).
     bounds: Vec<[f64; NF]>,
@@ -170,14 +172,23 @@ fn features_with(
     h: usize,
     day: usize,
     week: usize,
+    weekly: bool,
 ) -> Option<[f64; NF]> {
-    if t < 2 * week || t < 6 {
+    let reach = if weekly {
+        2 * week
+    } else {
+        day + HOURS * hour_steps(day)
+    };
+    if t < reach || t < 6 {
         return None;
     }
     let g = |i: usize| g(i).filter(|v| !v.is_nan());
     let yt = g(t)?;
-    let w1 = g(t + h - week)? - g(t - week)?;
-    let w2 = g(t + h - 2 * week)? - g(t - 2 * week)?;
+    // Without the weekly lags (a history too short for them) their features are 0: the
+    // ridge gives a constant 0 column no weight.
+    let w = |f: &dyn Fn() -> Option<f64>| if weekly { f() } else { Some(0.0) };
+    let w1 = w(&|| Some(g(t + h - week)? - g(t - week)?))?;
+    let w2 = w(&|| Some(g(t + h - 2 * week)? - g(t - 2 * week)?))?;
     let d1 = g(t + h - day)? - g(t - day)?;
     let m1 = yt - g(t - 1)?;
     let mut s = 0.0;
@@ -185,20 +196,20 @@ fn features_with(
         s += g(t - k)?;
     }
     let m6 = yt - s / 6.0;
-    let lw = g(t + h - week)? - yt;
+    let lw = w(&|| Some(g(t + h - week)? - yt))?;
     let ld = g(t + h - day)? - yt;
     // The newest value against its mean over the last 3 hours, 12 hours, day and week: how
     // far a burst has to fall back, from a 5-minute burst to a busy week. Relative means,
     // not the level, so a trend does not pull the forecast back to an old level.
-    let [short, long, d, w] = recent_windows(day);
+    let [short, long, d, wk] = recent_windows(day);
     let m3h = yt - sums.mean_back(t, short)?;
     let m12h = yt - sums.mean_back(t, long)?;
     let mday = yt - sums.mean_back(t, d)?;
-    let mweek = yt - sums.mean_back(t, w)?;
+    let mweek = w(&|| Some(yt - sums.mean_back(t, wk)?))?;
     // The slope of last week's and yesterday's curves at the target time: where the daily
     // shape drifts in time (an evening peak following sunset), the change a shift of the
     // curve makes is the slope times the shift, which the regression can learn.
-    let sw = g(t + h - week + 1)? - g(t + h - week - 1)?;
+    let sw = w(&|| Some(g(t + h - week + 1)? - g(t + h - week - 1)?))?;
     // (Yesterday's slope needs the value after the target a day back: none at daily steps.)
     let sd = if h < day {
         g(t + h - day + 1)? - g(t + h - day - 1)?
@@ -380,6 +391,7 @@ impl Sums for PrefixSums {
 pub(crate) struct LagSpec<'a> {
     day: usize,
     week: usize,
+    weekly: bool,
     max_h: usize,
     space: Space,
     harmonics: usize,
@@ -394,11 +406,19 @@ impl<'a> LagSpec<'a> {
         Self {
             day,
             week,
+            weekly: true,
             max_h,
             space: Space::Linear,
             harmonics: 0,
             slots: &[],
         }
+    }
+
+    /// Without the weekly lags and the weekly mean (their features are 0): for histories too
+    /// short to hold two weeks of lags before the rows to fit.
+    pub(crate) fn daily_only(mut self) -> Self {
+        self.weekly = false;
+        self
     }
 
     /// Fit in `space` (`None` from the fit in a non-linear space if a value is negative).
@@ -422,6 +442,7 @@ impl<'a> LagSpec<'a> {
         let LagSpec {
             day,
             week,
+            weekly,
             max_h,
             space,
             harmonics,
@@ -470,7 +491,7 @@ impl<'a> LagSpec<'a> {
                     Some(0)
                 };
                 if let (Some(f), Some(target), Some(k)) = (
-                    features_with(|i| z.get(i).copied(), &sums, t, h, day, week),
+                    features_with(|i| z.get(i).copied(), &sums, t, h, day, week, weekly),
                     z.get(t + h).filter(|v| !v.is_nan()),
                     slot,
                 ) {
@@ -560,6 +581,7 @@ impl<'a> LagSpec<'a> {
         Some(LagRegression {
             day,
             week,
+            weekly,
             coefs,
             bounds,
             scale,
@@ -570,6 +592,11 @@ impl<'a> LagSpec<'a> {
 }
 
 impl LagRegression {
+    /// Whether the weekly lags are features ([`LagSpec::daily_only`]).
+    pub(crate) fn weekly(&self) -> bool {
+        self.weekly
+    }
+
     /// The space it was fitted in.
     pub(crate) fn space(&self) -> Space {
         self.space
@@ -657,7 +684,8 @@ impl LagRegression {
     ) -> Option<f64> {
         let c = self.coefs.get(h.checked_sub(1)?)?;
         let f = clip(
-            features_with(&g, sums, t, h, self.day, self.week)?.map(|v| v / self.scale),
+            features_with(&g, sums, t, h, self.day, self.week, self.weekly)?
+                .map(|v| v / self.scale),
             self.bounds.get(h - 1)?,
         );
         let change = design_dot(&f, c, self.harmonics, target_slot % self.day, self.day);
@@ -862,10 +890,42 @@ mod tests {
             .collect();
         let sums = PrefixSums::new(&y, day);
         let t = y.len() - 1;
-        let f = features_with(|i| y.get(i).copied(), &sums, t, 1, day, week)
+        let f = features_with(|i| y.get(i).copied(), &sums, t, 1, day, week, true)
             .expect("two weeks and a step suffice");
         assert_eq!(f[NF - 1], 0.0, "no minutes of the hour at daily steps");
         assert_eq!(f[6], 0.0, "no slope of yesterday's curve");
+    }
+
+    /// Without the weekly lags the features need two days (a day back and the hourly
+    /// change's 24 hours), the weekly ones are 0, and a fit on nine days learns the daily
+    /// pattern: an exact daily pattern is forecast exactly.
+    #[test]
+    fn daily_only_needs_two_days_and_learns_a_daily_pattern() {
+        let (day, week) = (48, 336);
+        let y: Vec<f64> = (0..9 * day)
+            .map(|i| 100.0 + ((i % day) as f64 / 6.0).sin() * 20.0)
+            .collect();
+        let sums = PrefixSums::new(&y, day);
+        let g = |i: usize| y.get(i).copied();
+        assert!(features_with(g, &sums, 2 * day - 1, 1, day, week, false).is_none());
+        let f = features_with(g, &sums, 2 * day, 1, day, week, false).expect("two days suffice");
+        // w1, w2, lw, sw and the week's mean.
+        for k in [0, 1, 3, 5, 12] {
+            assert_eq!(f[k], 0.0, "weekly feature {k}");
+        }
+        assert!(features_with(g, &sums, 2 * day, 1, day, week, true).is_none());
+        assert!(LagSpec::new(day, week, 3).fit(&y, 0, y.len()).is_none());
+        let m = LagSpec::new(day, week, 3)
+            .daily_only()
+            .fit(&y, 0, y.len())
+            .expect("nine days fit without weekly lags");
+        assert!(!m.weekly());
+        let t = y.len() - 1;
+        for h in 1..=3 {
+            let want = 100.0 + (((t + h) % day) as f64 / 6.0).sin() * 20.0;
+            let got = m.predict(&y, t, h, 0).unwrap();
+            assert!((got - want).abs() < 0.5, "h {h}: {got} vs {want}");
+        }
     }
 
     /// The normal equations built block by block from per-slot sums equal the ones built
@@ -890,7 +950,7 @@ mod tests {
             let (mut gram, mut xty, mut rows) = (vec![0.0; cols * cols], vec![0.0; cols], 0);
             for t in 0..n - h {
                 let g = |i: usize| y.get(i).copied();
-                let Some(f) = features_with(g, &sums, t, h, day, week) else {
+                let Some(f) = features_with(g, &sums, t, h, day, week, true) else {
                     continue;
                 };
                 let f = clip(f.map(|v| v / m.scale), &m.bounds[h - 1]);

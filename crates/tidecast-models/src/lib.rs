@@ -44,7 +44,12 @@ pub(crate) mod testdata {
 
     /// The first `limit` values of the Taylor half-hourly electricity series.
     pub(crate) fn taylor(limit: usize) -> Vec<f64> {
-        std::fs::read_to_string(path("taylor_uk_electricity.csv"))
+        series("taylor_uk_electricity", limit)
+    }
+
+    /// The first `limit` values of a series in `tests/data` (its second column).
+    pub(crate) fn series(name: &str, limit: usize) -> Vec<f64> {
+        std::fs::read_to_string(path(&format!("{name}.csv")))
             .unwrap()
             .lines()
             .skip(1)
