@@ -9,8 +9,8 @@
 //! ([`volatility`]). The same validation first picks each part's variant: the
 //! regression in linear or log space, with constant coefficients or coefficients varying with
 //! the time of day; the decomposition's space and anchor smoothing. The regression's weekly
-//! lags need two weeks before the rows it fits: with under three weeks of history (and at
-//! least [`SHORT_MIN_DAYS`]) it runs on the daily lags and recent means alone, and its
+//! lags need two weeks before the rows it fits: with under four weeks of history (three
+//! weeks before a week of validation; at least [`SHORT_MIN_DAYS`]) it runs on the daily lags and recent means alone, and its
 //! validation is up to a whole week, so a weekend is in it. The combination is considered
 //! only with a step of 5 minutes or more (at 1 minute its lag buffer and the weekly seasonal
 //! cycle would dominate the memory of a server holding thousands of targets); otherwise, or
@@ -48,7 +48,7 @@ impl AutoSpec {
     }
 }
 
-/// Days of history below which the combination is not considered (below three weeks the
+/// Days of history below which the combination is not considered (below four weeks the
 /// regression has no weekly lags).
 const SHORT_MIN_DAYS: usize = 8;
 
@@ -812,7 +812,7 @@ mod tests {
     /// A service with ten days of history (NAB's goog counts, its first ten days): too
     /// short for the weekly lags, so the regression runs on the daily lags and recent means
     /// alone. Forecast every hour of the next two days an hour ahead, with state updates in
-    /// between, against the tidal model alone (which `auto` was below three weeks before).
+    /// between, against the tidal model alone (which `auto` was below four weeks before).
     #[test]
     fn with_ten_days_of_history_the_daily_lag_regression_beats_the_tidal_model() {
         let (step, day) = (300, 288);

@@ -72,7 +72,7 @@ impl Space {
 pub(crate) struct LagRegression {
     day: usize,
     week: usize,
-    /// Whether the weekly lags are features (else they are 0: a history under three weeks).
+    /// Whether the weekly lags are features (else they are 0: a history under four weeks).
     weekly: bool,
     coefs: Vec<Vec<f64>>,
     /// Per horizon, the bound each scaled feature is clipped to ([`FEATURE_CLIP`]).
