@@ -17,7 +17,9 @@
 //! with less history, the model is the tidal model alone.
 
 use crate::calibration::Calibration;
-use crate::lagreg::{LagRegression, LagSpec, PrefixSums, Recent, Space, lookback};
+use crate::lagreg::{
+    LagRegression, LagSpec, MAX_DAY_BACK, PrefixSums, Recent, Space, Target, days_back, lookback,
+};
 use crate::mstl::{ALPHAS, Seasonal};
 use crate::tidal::{BRIDGE_SECS, Tidal, TidalSpec, check_quantiles};
 use std::sync::Arc;
@@ -150,6 +152,16 @@ fn local_slot(calendar: &Calendar, t: i64, step: i64) -> usize {
     slot_in_day(&calendar.local_time(t), step)
 }
 
+/// [`days_back`] at Unix second `t` from the calendar (a day is 86,400 s on the grid, as
+/// `day` steps are).
+fn day_back_at(calendar: &Calendar, t: i64) -> usize {
+    let working = |t: i64| calendar.local_time(t).day_type.is_working();
+    let kind = working(t);
+    (1..=MAX_DAY_BACK)
+        .find(|k| working(t - *k as i64 * 86_400) == kind)
+        .unwrap_or(1)
+}
+
 /// Values the lag buffer takes beyond `keep` before it drops the oldest: a sixteenth, so
 /// dropping moves each value about 16 times over its life and the buffer holds at most ~6 %
 /// more than it needs (a server keeps one per 5-minute target: two weeks, 16 KiB as f32).
@@ -175,15 +187,19 @@ impl RegressionPart {
         let t = self.buffer.len() - 1;
         let mut p = w[0] * tidal + w[3] * persistent;
         if w[1] > 0.0 {
-            let slot = if self.model.harmonics() > 0 {
-                local_slot(&self.calendar, newest_ts + h as i64 * self.step, self.step)
-            } else {
-                0
+            let at = newest_ts + h as i64 * self.step;
+            let target = Target {
+                slot: if self.model.harmonics() > 0 {
+                    local_slot(&self.calendar, at, self.step)
+                } else {
+                    0
+                },
+                day_back: day_back_at(&self.calendar, at),
             };
             p += w[1]
                 * self
                     .model
-                    .predict_recent(&self.buffer, t, h, slot, recent?)?;
+                    .predict_recent(&self.buffer, t, h, target, recent?)?;
         }
         if w[2] > 0.0 {
             p += w[2]
@@ -326,16 +342,21 @@ fn regression_part(history: &Series, calendar: &Arc<Calendar>) -> Result<Option<
     let h_max = ((3600 / step) as usize).max(1);
     let spec = LagSpec::new(day, week, h_max);
     let spec = if weekly { spec } else { spec.daily_only() };
+    // The local slot in the day of every index (the varying coefficients follow local time)
+    // and the days back to the last day of its kind (the daily lags look there).
+    let locals = calendar.local_times(history.timestamp(0), step, n);
+    let slots: Vec<usize> = locals.iter().map(|l| slot_in_day(l, step)).collect();
+    let working: Vec<bool> = locals.iter().map(|l| l.day_type.is_working()).collect();
+    drop(locals);
+    let back = days_back(&working, day);
+    let spec = spec.day_back(&back);
     let Some(pre) = spec.fit(y, 0, split) else {
         return Ok(None);
     };
-    // The local slot in the day of every index (the varying coefficients follow local time).
-    let slots: Vec<usize> = calendar
-        .local_times(history.timestamp(0), step, n)
-        .iter()
-        .map(|l| slot_in_day(l, step))
-        .collect();
-    let slot = |i: usize| slots.get(i).copied().unwrap_or(0);
+    let target = |i: usize| Target {
+        slot: slots.get(i).copied().unwrap_or(0),
+        day_back: back.get(i).map_or(1, |k| usize::from(*k)),
+    };
     // The same regression on ln(1 + y) for non-negative series (multiplicative seasonality),
     // and in either space with coefficients that vary with the time of day: each is a
     // variant, and the validation keeps the best.
@@ -399,7 +420,7 @@ fn regression_part(history: &Series, calendar: &Arc<Calendar>) -> Result<Option<
                 if j >= n || y[j].is_nan() {
                     continue;
                 }
-                let Some(r) = pre.predict_mapped(y, &sums, i, h, slot(j)) else {
+                let Some(r) = pre.predict_mapped(y, &sums, i, h, target(j)) else {
                     continue;
                 };
                 for (k, l) in levels.iter().enumerate() {
@@ -417,7 +438,7 @@ fn regression_part(history: &Series, calendar: &Arc<Calendar>) -> Result<Option<
                                     Space::Linear => (y, &sums),
                                     Space::Log => (&y_log[..], &sums_log),
                                 };
-                                m.predict_mapped(z, sums, i, h, slot(j))
+                                m.predict_mapped(z, sums, i, h, target(j))
                             })
                             .unwrap_or(f64::NAN),
                     );
@@ -731,7 +752,7 @@ mod tests {
         let recent = r.model.recent(&r.buffer, t);
         assert!(
             r.model
-                .predict_recent(&r.buffer, t, 1, 0, &recent)
+                .predict_recent(&r.buffer, t, 1, Target::at_slot(0), &recent)
                 .is_some()
         );
         let (a, b) = (
@@ -838,7 +859,6 @@ mod tests {
             auto.update(ts, y[i]);
             tidal.update(ts, y[i]);
         }
-        eprintln!("auto {err_auto:.0} tidal {err_tidal:.0}: {}", auto.name());
         assert!(
             err_auto < 0.95 * err_tidal,
             "auto MAE sum {err_auto:.0} vs tidal {err_tidal:.0}"

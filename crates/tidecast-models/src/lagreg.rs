@@ -1,6 +1,7 @@
 //! A direct multi-horizon lag regression: for each horizon `h`, ridge regression (linfa's
 //! elastic net with an L2 penalty only) of the change `y(t+h) - y(t)` on the seasonal
-//! changes one day, one week and two weeks earlier, the slopes of those days' curves at the
+//! changes on the last day of the target's kind (working or rest, holidays included: Friday
+//! for a Monday, see [`days_back`]), one week and two weeks earlier, the slopes of those days' curves at the
 //! target time, the latest movements, the newest value against its means over the last
 //! 3 hours, 12 hours, day and week (how far a burst falls back; relative means, so a trend
 //! does not pull the forecast to an old level) and the mean change over the same minutes of
@@ -159,21 +160,30 @@ pub(crate) fn lookback(week: usize) -> usize {
     2 * week + 1
 }
 
+/// The periods the lags follow, in steps, and whether the weekly ones are features.
+#[derive(Debug, Clone, Copy)]
+struct Lags {
+    day: usize,
+    week: usize,
+    weekly: bool,
+}
+
 /// Features at origin index `t` (the last observed point) for horizon `h`, where `g(i)` is
 /// the value at index `i` mapped into the regression's space and `g(t)` the newest. `None`
 /// when a needed value is missing (NaN or `None`).
 ///
 /// `sums` gives the means and hourly sums several features read ([`Sums`]): by prefix sums
-/// ([`PrefixSums`]) when a fit or a validation takes many rows from one series.
+/// ([`PrefixSums`]) when a fit or a validation takes many rows from one series. The daily
+/// lags look `kd` days back ([`days_back`]).
 fn features_with(
     g: impl Fn(usize) -> Option<f64>,
     sums: &impl Sums,
     t: usize,
     h: usize,
-    day: usize,
-    week: usize,
-    weekly: bool,
+    lags: Lags,
+    kd: usize,
 ) -> Option<[f64; NF]> {
+    let Lags { day, week, weekly } = lags;
     let reach = if weekly {
         2 * week
     } else {
@@ -189,7 +199,9 @@ fn features_with(
     let w = |f: &dyn Fn() -> Option<f64>| if weekly { f() } else { Some(0.0) };
     let w1 = w(&|| Some(g(t + h - week)? - g(t - week)?))?;
     let w2 = w(&|| Some(g(t + h - 2 * week)? - g(t - 2 * week)?))?;
-    let d1 = g(t + h - day)? - g(t - day)?;
+    // The daily lags look `kd` days back: to the last day of the target's kind.
+    let back = kd * day;
+    let d1 = g((t + h).checked_sub(back)?)? - g(t.checked_sub(back)?)?;
     let m1 = yt - g(t - 1)?;
     let mut s = 0.0;
     for k in 1..=6 {
@@ -197,7 +209,7 @@ fn features_with(
     }
     let m6 = yt - s / 6.0;
     let lw = w(&|| Some(g(t + h - week)? - yt))?;
-    let ld = g(t + h - day)? - yt;
+    let ld = g(t + h - back)? - yt;
     // The newest value against its mean over the last 3 hours, 12 hours, day and week: how
     // far a burst has to fall back, from a 5-minute burst to a busy week. Relative means,
     // not the level, so a trend does not pull the forecast back to an old level.
@@ -212,7 +224,7 @@ fn features_with(
     let sw = w(&|| Some(g(t + h - week + 1)? - g(t + h - week - 1)?))?;
     // (Yesterday's slope needs the value after the target a day back: none at daily steps.)
     let sd = if h < day {
-        g(t + h - day + 1)? - g(t + h - day - 1)?
+        g(t + h - back + 1)? - g((t + h - back).checked_sub(1)?)?
     } else {
         0.0
     };
@@ -385,6 +397,40 @@ impl Sums for PrefixSums {
     }
 }
 
+/// The farthest the daily lags look back for a day of the target's kind: 9 days, so the day
+/// after a week-long holiday (China's National Day, 1-7 October) looks back to the working
+/// day before it (8 days back); with none in reach they look at yesterday.
+pub(crate) const MAX_DAY_BACK: usize = 9;
+
+/// For each index, the days back (1..=[`MAX_DAY_BACK`]) to the nearest earlier index at the
+/// same time of day on a day of the same kind (`working` or not); 1 where none is in reach.
+pub(crate) fn days_back(working: &[bool], day: usize) -> Vec<u8> {
+    (0..working.len())
+        .map(|j| {
+            (1..=MAX_DAY_BACK)
+                .find(|k| j >= k * day && working[j - k * day] == working[j])
+                .unwrap_or(1) as u8
+        })
+        .collect()
+}
+
+/// Where a forecast time falls: its slot in the day (`0..day`, local time; read only when
+/// the coefficients vary with it) and how many days back the last day of its kind is
+/// (working or rest; the daily lags look there).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Target {
+    pub(crate) slot: usize,
+    pub(crate) day_back: usize,
+}
+
+#[cfg(test)]
+impl Target {
+    /// At `slot`, with the daily lags one day back.
+    pub(crate) fn at_slot(slot: usize) -> Self {
+        Self { slot, day_back: 1 }
+    }
+}
+
 /// What to fit: the calendar's periods in steps, the horizons, the space and whether the
 /// coefficients vary with the time of day.
 #[derive(Debug, Clone, Copy)]
@@ -397,6 +443,9 @@ pub(crate) struct LagSpec<'a> {
     harmonics: usize,
     /// The slot in the day (`0..day`, local time) of each index of the fitted series.
     slots: &'a [usize],
+    /// Days back from each index of the fitted series to the last day of its kind (empty:
+    /// 1 everywhere).
+    day_back: &'a [u8],
 }
 
 impl<'a> LagSpec<'a> {
@@ -411,6 +460,7 @@ impl<'a> LagSpec<'a> {
             space: Space::Linear,
             harmonics: 0,
             slots: &[],
+            day_back: &[],
         }
     }
 
@@ -418,6 +468,13 @@ impl<'a> LagSpec<'a> {
     /// short to hold two weeks of lags before the rows to fit.
     pub(crate) fn daily_only(mut self) -> Self {
         self.weekly = false;
+        self
+    }
+
+    /// Daily lags that look `day_back[i]` days back from index `i` of the series to fit (to
+    /// the last day of the same kind, working or rest) instead of one.
+    pub(crate) fn day_back(mut self, day_back: &'a [u8]) -> Self {
+        self.day_back = day_back;
         self
     }
 
@@ -447,6 +504,7 @@ impl<'a> LagSpec<'a> {
             space,
             harmonics,
             slots,
+            day_back,
         } = *self;
         if space != Space::Linear && y[..to].iter().any(|v| *v < 0.0) {
             return None;
@@ -491,7 +549,14 @@ impl<'a> LagSpec<'a> {
                     Some(0)
                 };
                 if let (Some(f), Some(target), Some(k)) = (
-                    features_with(|i| z.get(i).copied(), &sums, t, h, day, week, weekly),
+                    features_with(
+                        |i| z.get(i).copied(),
+                        &sums,
+                        t,
+                        h,
+                        Lags { day, week, weekly },
+                        day_back.get(t + h).map_or(1, |k| usize::from(*k)),
+                    ),
                     z.get(t + h).filter(|v| !v.is_nan()),
                     slot,
                 ) {
@@ -613,8 +678,8 @@ impl LagRegression {
         self.harmonics
     }
 
-    /// The forecast `h` steps after index `t` of `y`; `target_slot` is the slot in the day of
-    /// the forecast time (used only when the coefficients vary with it). (Serving forecasts
+    /// The forecast `h` steps after index `t` of `y`; `target` says where the forecast time
+    /// falls ([`Target`]). (Serving forecasts
     /// share the recent means over their horizons: [`LagRegression::predict_recent`].)
     #[cfg(test)]
     pub(crate) fn predict<V: Copy + Into<f64>>(
@@ -622,9 +687,9 @@ impl LagRegression {
         y: &[V],
         t: usize,
         h: usize,
-        target_slot: usize,
+        target: Target,
     ) -> Option<f64> {
-        self.predict_recent(y, t, h, target_slot, &self.recent(y, t))
+        self.predict_recent(y, t, h, target, &self.recent(y, t))
     }
 
     /// The recent means of `y` at index `t` that every horizon's features read: computed
@@ -647,7 +712,7 @@ impl LagRegression {
         y: &[V],
         t: usize,
         h: usize,
-        target_slot: usize,
+        target: Target,
         recent: &Recent,
     ) -> Option<f64> {
         let space = self.space;
@@ -657,7 +722,7 @@ impl LagRegression {
             recent,
             hour: hour_steps(self.day),
         };
-        self.predict_with(g, &sums, t, h, target_slot)
+        self.predict_with(g, &sums, t, h, target)
     }
 
     /// [`LagRegression::predict`] from `z`, the series already mapped into the model's
@@ -669,9 +734,9 @@ impl LagRegression {
         sums: &PrefixSums,
         t: usize,
         h: usize,
-        target_slot: usize,
+        target: Target,
     ) -> Option<f64> {
-        self.predict_with(|i| z.get(i).copied(), sums, t, h, target_slot)
+        self.predict_with(|i| z.get(i).copied(), sums, t, h, target)
     }
 
     fn predict_with(
@@ -680,15 +745,19 @@ impl LagRegression {
         sums: &impl Sums,
         t: usize,
         h: usize,
-        target_slot: usize,
+        target: Target,
     ) -> Option<f64> {
         let c = self.coefs.get(h.checked_sub(1)?)?;
+        let lags = Lags {
+            day: self.day,
+            week: self.week,
+            weekly: self.weekly,
+        };
         let f = clip(
-            features_with(&g, sums, t, h, self.day, self.week, self.weekly)?
-                .map(|v| v / self.scale),
+            features_with(&g, sums, t, h, lags, target.day_back)?.map(|v| v / self.scale),
             self.bounds.get(h - 1)?,
         );
-        let change = design_dot(&f, c, self.harmonics, target_slot % self.day, self.day);
+        let change = design_dot(&f, c, self.harmonics, target.slot % self.day, self.day);
         Some(self.space.back(g(t)? + change * self.scale))
     }
 
@@ -712,7 +781,7 @@ mod tests {
         let m = LagSpec::new(day, week, 3).fit(&y, 0, y.len()).unwrap();
         let t = y.len() - 4;
         for h in 1..=3 {
-            let p = m.predict(&y, t, h, 0).unwrap();
+            let p = m.predict(&y, t, h, Target::at_slot(0)).unwrap();
             // Within the ridge penalty's shrinkage (0.4 % of the level).
             assert!((p - y[t + h]).abs() < 0.5, "h={h}: {p} vs {}", y[t + h]);
         }
@@ -737,7 +806,7 @@ mod tests {
             .unwrap();
         let t = y.len() - 7;
         for h in 1..=6 {
-            let p = log.predict(&y, t, h, 0).unwrap();
+            let p = log.predict(&y, t, h, Target::at_slot(0)).unwrap();
             assert!(
                 (p / y[t + h] - 1.0).abs() < 0.01,
                 "h={h}: {p} vs {}",
@@ -789,8 +858,9 @@ mod tests {
             // Against the expected next value (the shocks are unpredictable).
             let target = slots[t + 1];
             let expected = y[t] + phi(target) * (y[t] - y[t - 1]);
-            err_c += (constant.predict(&y, t, 1, target).unwrap() - expected).abs();
-            err_v += (varying.predict(&y, t, 1, target).unwrap() - expected).abs();
+            err_c +=
+                (constant.predict(&y, t, 1, Target::at_slot(target)).unwrap() - expected).abs();
+            err_v += (varying.predict(&y, t, 1, Target::at_slot(target)).unwrap() - expected).abs();
         }
         // Measured: the varying fit's error is 0.45 of the constant one's (ridge shrinks the
         // hour-dependent part a little); a misaligned slot makes it worse than constant.
@@ -890,8 +960,19 @@ mod tests {
             .collect();
         let sums = PrefixSums::new(&y, day);
         let t = y.len() - 1;
-        let f = features_with(|i| y.get(i).copied(), &sums, t, 1, day, week, true)
-            .expect("two weeks and a step suffice");
+        let f = features_with(
+            |i| y.get(i).copied(),
+            &sums,
+            t,
+            1,
+            Lags {
+                day,
+                week,
+                weekly: true,
+            },
+            1,
+        )
+        .expect("two weeks and a step suffice");
         assert_eq!(f[NF - 1], 0.0, "no minutes of the hour at daily steps");
         assert_eq!(f[6], 0.0, "no slope of yesterday's curve");
     }
@@ -907,13 +988,53 @@ mod tests {
             .collect();
         let sums = PrefixSums::new(&y, day);
         let g = |i: usize| y.get(i).copied();
-        assert!(features_with(g, &sums, 2 * day - 1, 1, day, week, false).is_none());
-        let f = features_with(g, &sums, 2 * day, 1, day, week, false).expect("two days suffice");
+        assert!(
+            features_with(
+                g,
+                &sums,
+                2 * day - 1,
+                1,
+                Lags {
+                    day,
+                    week,
+                    weekly: false
+                },
+                1
+            )
+            .is_none()
+        );
+        let f = features_with(
+            g,
+            &sums,
+            2 * day,
+            1,
+            Lags {
+                day,
+                week,
+                weekly: false,
+            },
+            1,
+        )
+        .expect("two days suffice");
         // w1, w2, lw, sw and the week's mean.
         for k in [0, 1, 3, 5, 12] {
             assert_eq!(f[k], 0.0, "weekly feature {k}");
         }
-        assert!(features_with(g, &sums, 2 * day, 1, day, week, true).is_none());
+        assert!(
+            features_with(
+                g,
+                &sums,
+                2 * day,
+                1,
+                Lags {
+                    day,
+                    week,
+                    weekly: true
+                },
+                1
+            )
+            .is_none()
+        );
         assert!(LagSpec::new(day, week, 3).fit(&y, 0, y.len()).is_none());
         let m = LagSpec::new(day, week, 3)
             .daily_only()
@@ -923,9 +1044,89 @@ mod tests {
         let t = y.len() - 1;
         for h in 1..=3 {
             let want = 100.0 + (((t + h) % day) as f64 / 6.0).sin() * 20.0;
-            let got = m.predict(&y, t, h, 0).unwrap();
+            let got = m.predict(&y, t, h, Target::at_slot(0)).unwrap();
             assert!((got - want).abs() < 0.5, "h {h}: {got} vs {want}");
         }
+    }
+
+    /// Days back to the last day of the same kind: Monday looks at Friday, Sunday at
+    /// Saturday, Saturday at the Sunday before; a holiday at the last weekend day, and the
+    /// day after a seven-day holiday (Thursday to Wednesday, as China's National Day often
+    /// is) at the working day before it; with none in reach (or before the series),
+    /// yesterday.
+    #[test]
+    fn daily_lags_look_back_to_the_last_day_of_the_same_kind() {
+        // Day 0 is a Monday; days 17-23 a holiday (Thursday to Wednesday).
+        let day = 2;
+        let working: Vec<bool> = (0..30 * day)
+            .map(|i| {
+                let d = i / day;
+                d % 7 < 5 && !(17..=23).contains(&d)
+            })
+            .collect();
+        let back = days_back(&working, day);
+        let at = |d: usize| back[d * day + 1];
+        assert_eq!(at(7), 3, "Monday -> Friday");
+        assert_eq!(at(8), 1, "Tuesday -> Monday");
+        assert_eq!(at(13), 1, "Sunday -> Saturday");
+        assert_eq!(at(12), 6, "Saturday -> the Sunday before");
+        assert_eq!(at(17), 4, "the holiday's Thursday -> Sunday");
+        assert_eq!(
+            at(24),
+            8,
+            "the Thursday after -> the Wednesday before the holiday"
+        );
+        assert_eq!(at(0), 1, "nothing before the series");
+        assert_eq!(at(4), 1, "Friday -> Thursday");
+        // Ten days without a working day: none in reach.
+        let long: Vec<bool> = (0..30 * day)
+            .map(|i| !(3..=12).contains(&(i / day)))
+            .collect();
+        assert_eq!(days_back(&long, day)[13 * day], 1);
+    }
+
+    /// Working days peak in the morning, rest days at noon. Looking back to the last day of
+    /// the same kind, the regression forecasts Monday's and Saturday's hours from Friday's
+    /// and Sunday's; looking one day back it has to guess from the other kind.
+    #[test]
+    fn daily_lags_by_kind_of_day_follow_the_weekly_switch() {
+        let (day, week) = (24, 168);
+        let n = 6 * week;
+        let shape = |i: usize| {
+            let (d, hour) = (i / day, i % day);
+            let working = d % 7 < 5;
+            let bump = |c: usize| 60.0 * (-(((hour as f64) - c as f64).powi(2)) / 2.0).exp();
+            let noise = ((i * 7919) % 13) as f64 - 6.0;
+            100.0 + if working { bump(8) } else { bump(13) } + noise
+        };
+        let y: Vec<f64> = (0..n).map(shape).collect();
+        let working: Vec<bool> = (0..n).map(|i| (i / day) % 7 < 5).collect();
+        let back = days_back(&working, day);
+        let train = 5 * week;
+        let by_kind = LagSpec::new(day, week, 3)
+            .daily_only()
+            .day_back(&back)
+            .fit(&y, 0, train)
+            .unwrap();
+        let yesterday = LagSpec::new(day, week, 3)
+            .daily_only()
+            .fit(&y, 0, train)
+            .unwrap();
+        let (mut err_kind, mut err_yesterday) = (0.0, 0.0);
+        // Every hour of the last week, three hours ahead.
+        for t in train..n - 3 {
+            let target = Target {
+                slot: 0,
+                day_back: usize::from(back[t + 3]),
+            };
+            err_kind += (by_kind.predict(&y, t, 3, target).unwrap() - y[t + 3]).abs();
+            err_yesterday +=
+                (yesterday.predict(&y, t, 3, Target::at_slot(0)).unwrap() - y[t + 3]).abs();
+        }
+        assert!(
+            err_kind < 0.8 * err_yesterday,
+            "by kind {err_kind:.0}, one day back {err_yesterday:.0}"
+        );
     }
 
     /// The normal equations built block by block from per-slot sums equal the ones built
@@ -950,7 +1151,18 @@ mod tests {
             let (mut gram, mut xty, mut rows) = (vec![0.0; cols * cols], vec![0.0; cols], 0);
             for t in 0..n - h {
                 let g = |i: usize| y.get(i).copied();
-                let Some(f) = features_with(g, &sums, t, h, day, week, true) else {
+                let Some(f) = features_with(
+                    g,
+                    &sums,
+                    t,
+                    h,
+                    Lags {
+                        day,
+                        week,
+                        weekly: true,
+                    },
+                    1,
+                ) else {
                     continue;
                 };
                 let f = clip(f.map(|v| v / m.scale), &m.bounds[h - 1]);
@@ -996,10 +1208,10 @@ mod tests {
             .collect();
         let m = LagSpec::new(day, week, 1).fit(&y, 0, y.len()).unwrap();
         let t = y.len() - 2;
-        let clean = m.predict(&y, t, 1, 0).unwrap();
+        let clean = m.predict(&y, t, 1, Target::at_slot(0)).unwrap();
         let mut burst = y.clone();
         burst[t + 1 - week] = 100_000.0;
-        let echoed = m.predict(&burst, t, 1, 0).unwrap();
+        let echoed = m.predict(&burst, t, 1, Target::at_slot(0)).unwrap();
         // Features are clipped to 10 times their mean absolute value in training: whatever
         // the coefficient, the forecast moves by at most a few dozen, not by tens of thousands.
         assert!(
