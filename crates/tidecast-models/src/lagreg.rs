@@ -206,9 +206,10 @@ fn features_with(
     let w = |f: &dyn Fn() -> Option<f64>| if weekly { f() } else { Some(0.0) };
     let w1 = w(&|| Some(g(t + h - week)? - g(t - week)?))?;
     let w2 = w(&|| Some(g(t + h - 2 * week)? - g(t - 2 * week)?))?;
-    // The daily lags look `kd` days back: to the last day of the target's kind.
-    let back = kd * day;
-    let d1 = g((t + h).checked_sub(back)?)? - g(t.checked_sub(back)?)?;
+    // The daily lags look `kd` days back: to the last day of the target's kind. `lag` is the
+    // target's time on that day.
+    let lag = (t + h).checked_sub(kd * day)?;
+    let d1 = g(lag)? - g(t.checked_sub(kd * day)?)?;
     let m1 = yt - g(t - 1)?;
     let mut s = 0.0;
     for k in 1..=6 {
@@ -216,7 +217,7 @@ fn features_with(
     }
     let m6 = yt - s / 6.0;
     let lw = w(&|| Some(g(t + h - week)? - yt))?;
-    let ld = g(t + h - back)? - yt;
+    let ld = g(lag)? - yt;
     // The newest value against its mean over the last 3 hours, 12 hours, day and week: how
     // far a burst has to fall back, from a 5-minute burst to a busy week. Relative means,
     // not the level, so a trend does not pull the forecast back to an old level.
@@ -231,7 +232,7 @@ fn features_with(
     let sw = w(&|| Some(g(t + h - week + 1)? - g(t + h - week - 1)?))?;
     // (Yesterday's slope needs the value after the target a day back: none at daily steps.)
     let sd = if h < day {
-        g(t + h - back + 1)? - g((t + h - back).checked_sub(1)?)?
+        g(lag + 1)? - g(lag.checked_sub(1)?)?
     } else {
         0.0
     };
