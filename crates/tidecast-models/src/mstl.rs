@@ -74,6 +74,7 @@ impl Seasonal {
             return None;
         }
         let filled = despike(&interpolate(y)?, DESPIKE_K);
+        let filled = off_pattern(&filled, day, week, OFF_PATTERN_K);
         let periods: Vec<usize> = if n >= 2 * week && week > day {
             vec![day, week]
         } else {
@@ -231,6 +232,64 @@ fn despike(y: &[f64], k: f64) -> Vec<f64> {
     out
 }
 
+/// How far (in robust standard deviations of the series' day-to-day changes) a value may
+/// stand outside the values at the same time on the days and week around it before the
+/// decomposition replaces it ([`off_pattern`]).
+const OFF_PATTERN_K: f64 = 8.0;
+
+/// Replace values that leave the seasonal pattern for hours (an outage's zeros, a one-off
+/// burst or dip) by the median of the values at the same time one and two days and one week
+/// before and after (those in the window, at least two). A value is replaced when it lies
+/// more than `k` robust standard deviations of the day-to-day changes (1.4826 times their
+/// median absolute value) outside the range of those values: a weekend next to weekdays
+/// stays (the other weekend day, or the same day a week away, is in its range), and so does
+/// a pattern that changes for good (the days after it are in range of one another). STL's
+/// seasonal components average each time of day over a few cycles: without this, three
+/// hours of zeros at 03:00-06:00 in a 14-day window of 5-minute load (80 at night, 1,000 at
+/// the peaks) put the log-space decomposition's forecasts of the morning ramp 300 too high
+/// for days, and `auto`'s error was 1.65x the tidal model's.
+fn off_pattern(y: &[f64], day: usize, week: usize, k: f64) -> Vec<f64> {
+    let n = y.len();
+    if n < 3 * day {
+        return y.to_vec();
+    }
+    let mut changes: Vec<f64> = (day..n).map(|i| (y[i] - y[i - day]).abs()).collect();
+    let mid = changes.len() / 2;
+    let sigma = 1.4826 * *changes.select_nth_unstable_by(mid, f64::total_cmp).1;
+    if sigma <= 0.0 {
+        return y.to_vec();
+    }
+    let mut out = y.to_vec();
+    let offsets = [day, 2 * day, week];
+    for i in 0..n {
+        let mut around = [0.0; 6];
+        let mut m = 0;
+        for d in offsets {
+            for j in [i.checked_sub(d), Some(i + d).filter(|j| *j < n)]
+                .into_iter()
+                .flatten()
+            {
+                around[m] = y[j];
+                m += 1;
+            }
+        }
+        if m < 2 {
+            continue;
+        }
+        let around = &mut around[..m];
+        around.sort_by(f64::total_cmp);
+        let (lo, hi) = (around[0], around[m - 1]);
+        if y[i] > hi + k * sigma || y[i] < lo - k * sigma {
+            out[i] = if m % 2 == 1 {
+                around[m / 2]
+            } else {
+                0.5 * (around[m / 2 - 1] + around[m / 2])
+            };
+        }
+    }
+    out
+}
+
 /// Fill missing values by linear interpolation (edges take the nearest observed value), in
 /// the decomposition. `None` when nothing is observed.
 fn interpolate(y: &[f64]) -> Option<Vec<f64>> {
@@ -281,6 +340,37 @@ mod tests {
                 "h={h}: {p} vs {}",
                 shape(t + h)
             );
+        }
+    }
+
+    /// Three hours of zeros (an outage) in the last week of four leave the log-space
+    /// decomposition's forecast of those hours and the ramp after them within a few percent
+    /// of the clean series' (without [`off_pattern`], 43 % off at 04:00).
+    #[test]
+    fn an_outage_stays_out_of_the_seasonal_pattern() {
+        let (day, week) = (24, 168);
+        let shape = |i: usize| {
+            let d = (i % day) as f64 / day as f64 * std::f64::consts::TAU;
+            let weekend = (i % week) / day >= 5;
+            let noise = ((i * 7919) % 11) as f64 - 5.0;
+            200.0 + 120.0 * d.sin() + if weekend { -40.0 } else { 0.0 } + noise
+        };
+        let clean: Vec<f64> = (0..4 * week).map(shape).collect();
+        let mut outage = clean.clone();
+        let start = 3 * week + 2 * day + 3; // Wednesday of the last week, 03:00-05:00
+        for v in &mut outage[start..start + 3] {
+            *v = 0.0;
+        }
+        let fit = |y: &[f64]| Seasonal::fit_in(Space::Log, y, day, week).expect("fits");
+        let (a, b) = (fit(&clean), fit(&outage));
+        let t = clean.len() - 1;
+        // Every hour of the next day.
+        for h in 1..=day {
+            let (pa, pb) = (
+                a.predict(&clean, t, h).unwrap(),
+                b.predict(&outage, t, h).unwrap(),
+            );
+            assert!((pb / pa - 1.0).abs() < 0.05, "h={h}: {pb:.1} vs {pa:.1}");
         }
     }
 
