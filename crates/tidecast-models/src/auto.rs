@@ -10,11 +10,13 @@
 //! regression in linear or log space, with constant coefficients or coefficients varying with
 //! the time of day; the decomposition's space and anchor smoothing. The regression's weekly
 //! lags need two weeks before the rows it fits: with under four weeks of history (three
-//! weeks before a week of validation; at least [`SHORT_MIN_DAYS`]) it runs on the daily lags and recent means alone, and its
-//! validation is up to a whole week, so a weekend is in it. The combination is considered
-//! only with a step of 5 minutes or more (at 1 minute its lag buffer and the weekly seasonal
-//! cycle would dominate the memory of a server holding thousands of targets); otherwise, or
-//! with less history, the model is the tidal model alone.
+//! weeks before a week of validation; at least [`SHORT_MIN_DAYS`]) it runs on the daily
+//! lags and recent means alone, and its validation is up to a whole week, so a weekend is
+//! in it. The daily lags look back to the last day of the target's kind (working or rest,
+//! after the holiday calendar; [`days_back`]). The combination is considered only with a
+//! step of 5 minutes or more (at 1 minute its lag buffer and the weekly seasonal cycle
+//! would dominate the memory of a server holding thousands of targets); otherwise, or with
+//! less history, the model is the tidal model alone.
 
 use crate::calibration::Calibration;
 use crate::lagreg::{

@@ -1,13 +1,14 @@
 //! A direct multi-horizon lag regression: for each horizon `h`, ridge regression (linfa's
 //! elastic net with an L2 penalty only) of the change `y(t+h) - y(t)` on the seasonal
 //! changes on the last day of the target's kind (working or rest, holidays included: Friday
-//! for a Monday, see [`days_back`]), one week and two weeks earlier, the slopes of those days' curves at the
-//! target time, the latest movements, the newest value against its means over the last
-//! 3 hours, 12 hours, day and week (how far a burst falls back; relative means, so a trend
-//! does not pull the forecast to an old level) and the mean change over the same minutes of
-//! the hour through the last day (events at fixed minutes of every hour). It anchors on the newest observation and
-//! borrows the shape of the coming hours from the recent past, which suits smooth, strongly
-//! seasonal load.
+//! for a Monday, see [`days_back`]), one week and two weeks earlier, the slopes of those
+//! days' curves at the target time, the latest movements, the newest value against its
+//! means over the last 3 hours, 12 hours, day and week (how far a burst falls back;
+//! relative means, so a trend does not pull the forecast to an old level) and the mean
+//! change over the same minutes of the hour through the last day (events at fixed minutes
+//! of every hour). Under four weeks of history the weekly features are left out
+//! ([`LagSpec::daily_only`]). It anchors on the newest observation and borrows the shape of
+//! the coming hours from the recent past, which suits smooth, strongly seasonal load.
 //!
 //! Ridge is solved in closed form: linfa's least squares on the normal equations
 //! `(X'X + n * penalty * I) b = X'y`, the same objective as scikit-learn's `Ridge` with
