@@ -2,7 +2,7 @@
 """Failure modes on synthetic tidal load: each scenario is a seeded 5- or 1-minute series of
 14 or 35 days (peaks 06:00-07:15 and 17:00-22:00 Asia/Shanghai, weekends 15 % higher, AR(1)
 noise) with one thing wrong in its history, backtested over its last 2 days every hour, 60
-minutes ahead, with `auto`, `tidal` and `snaive-day`. Prints MAE and auto's 80 % interval
+minutes ahead, with `auto`, `tidal`, `snaive-day` and `snaive-week`. Prints MAE and auto's 80 % interval
 coverage per scenario; `auto / tidal` well above 1 flags a part of the combination that the
 damage reaches. docs/accuracy.md ("Failure modes") quotes the output.
 
@@ -10,7 +10,8 @@ Scenarios: plain; twelve one-point glitches of 20x the level in the training par
 the first Saturday's morning peak (a 14-day history has two rest days before the test); three
 hours of zeros (an outage) three days before the test; the level x1.6 from six hours before
 the test (a late shift); the last two hours before the test missing; the whole pattern an
-hour early; a growth of 3 % a day.
+hour early; a growth of 3 % a day; a weekly job (2,000 more on Sundays 02:00-05:00, one of
+them in the test days).
 
 Usage: scripts/scenarios.py path/to/tidecast   (needs numpy and pandas)
 """
@@ -29,7 +30,7 @@ def tidal(n, step, rng):
     t = np.arange(n) * step
     hod = (t / 3600 + 8) % 24
     m = 0.7 * np.exp(-(((hod - 6.6) / 0.6) ** 2)) + np.exp(-(((hod - 19.5) / 1.8) ** 2)) + 0.08
-    dow = ((t / 86400 + 6) // 1) % 7  # 2026-03-01 is a Sunday
+    dow = ((t / 86400 + 8 / 24 + 6) // 1) % 7  # local weekday, Monday 0; 2026-03-01 is a Sunday
     m = m * np.where(dow >= 5, 1.15, 1.0)
     a = 0.97 ** (step / 300)
     e = rng.normal(0, 0.02 * np.sqrt(step / 300), n)
@@ -64,6 +65,9 @@ def scenarios(step, days, seed):
     out["gap before test"] = s
     out["an hour early"] = np.roll(base, -ppd // 24)
     out["growth 3 %/day"] = base * np.exp(np.arange(n) / ppd * 0.03)
+    t = np.arange(n) * step
+    local_hour, local_day = (t / 3600 + 8) % 24, ((t / 86400 + 8 / 24 + 6) // 1) % 7
+    out["weekly job"] = base + 2000 * ((local_day == 6) & (local_hour >= 2) & (local_hour < 5))
     return out, START + pd.Timedelta(seconds=test * step)
 
 
@@ -72,8 +76,9 @@ def main():
         sys.exit(__doc__.split("Usage: ")[1])
     binary = sys.argv[1]
     tmp = tempfile.mkdtemp()
-    print("| series | scenario | auto MAE | tidal MAE | snaive-day MAE | auto / tidal | auto 80 % coverage |")
-    print("|---|---|---|---|---|---|---|")
+    print("| series | scenario | auto MAE | tidal MAE | snaive-day MAE | snaive-week MAE | auto / tidal "
+          "| auto 80 % coverage |")
+    print("|---|---|---|---|---|---|---|---|")
     for step, days, seed in ((300, 14, 1), (300, 35, 2), (60, 14, 3), (60, 35, 4)):
         series, origin = scenarios(step, days, seed)
         label = f"{step // 60} min, {days} days"
@@ -84,7 +89,7 @@ def main():
             path = os.path.join(tmp, "history.csv")
             frame.to_csv(path, index=False)
             mae, cov = {}, None
-            for model in ("auto", "tidal", "snaive-day"):
+            for model in ("auto", "tidal", "snaive-day", "snaive-week"):
                 out = os.path.join(tmp, f"{model}.csv")
                 subprocess.run([binary, "backtest", "--history", path, "--from",
                                 origin.strftime("%Y-%m-%dT%H:%M:%SZ"), "--every", "1h",
@@ -96,7 +101,8 @@ def main():
                 if model == "auto":
                     cov = ((d.actual >= d.lower) & (d.actual <= d.upper)).mean()
             print(f"| {label} | {name} | {mae['auto']:.1f} | {mae['tidal']:.1f} | "
-                  f"{mae['snaive-day']:.1f} | {mae['auto'] / mae['tidal']:.2f} | {100 * cov:.0f} % |",
+                  f"{mae['snaive-day']:.1f} | {mae['snaive-week']:.1f} | "
+                  f"{mae['auto'] / mae['tidal']:.2f} | {100 * cov:.0f} % |",
                   flush=True)
 
 
