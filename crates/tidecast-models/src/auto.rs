@@ -20,7 +20,7 @@
 
 use crate::calibration::Calibration;
 use crate::lagreg::{
-    LagRegression, LagSpec, MAX_DAY_BACK, PrefixSums, Recent, Space, Target, days_back, lookback,
+    LagRegression, LagSpec, PrefixSums, Recent, Space, Target, days_back, lookback, same_kind_back,
 };
 use crate::mstl::{ALPHAS, Seasonal};
 use crate::tidal::{BRIDGE_SECS, Tidal, TidalSpec, check_quantiles};
@@ -158,10 +158,7 @@ fn local_slot(calendar: &Calendar, t: i64, step: i64) -> usize {
 /// `day` steps are).
 fn day_back_at(calendar: &Calendar, t: i64) -> usize {
     let working = |t: i64| calendar.local_time(t).day_type.is_working();
-    let kind = working(t);
-    (1..=MAX_DAY_BACK)
-        .find(|k| working(t - *k as i64 * 86_400) == kind)
-        .unwrap_or(1)
+    same_kind_back(working(t), |k| Some(working(t - k as i64 * 86_400)))
 }
 
 /// Values the lag buffer takes beyond `keep` before it drops the oldest: a sixteenth, so

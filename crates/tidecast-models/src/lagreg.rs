@@ -411,15 +411,20 @@ impl Sums for PrefixSums {
 /// day before it (8 days back); with none in reach they look at yesterday.
 pub(crate) const MAX_DAY_BACK: usize = 9;
 
+/// The days back (1..=[`MAX_DAY_BACK`]) to the nearest earlier day of the kind `working`,
+/// where `working_back(k)` is the kind `k` days back (`None` before the series); 1 where
+/// none is in reach. The one rule behind [`days_back`] and a served forecast's lags.
+pub(crate) fn same_kind_back(working: bool, working_back: impl Fn(usize) -> Option<bool>) -> usize {
+    (1..=MAX_DAY_BACK)
+        .find(|k| working_back(*k) == Some(working))
+        .unwrap_or(1)
+}
+
 /// For each index, the days back (1..=[`MAX_DAY_BACK`]) to the nearest earlier index at the
 /// same time of day on a day of the same kind (`working` or not); 1 where none is in reach.
 pub(crate) fn days_back(working: &[bool], day: usize) -> Vec<u8> {
     (0..working.len())
-        .map(|j| {
-            (1..=MAX_DAY_BACK)
-                .find(|k| j >= k * day && working[j - k * day] == working[j])
-                .unwrap_or(1) as u8
-        })
+        .map(|j| same_kind_back(working[j], |k| j.checked_sub(k * day).map(|i| working[i])) as u8)
         .collect()
 }
 
