@@ -13,6 +13,11 @@ the test (a late shift); the last two hours before the test missing; the whole p
 hour early; a growth of 3 % a day; a weekly job (2,000 more on Sundays 02:00-05:00, one of
 them in the test days).
 
+Then the National Day week of the given synthetic trace (tests/data/tidal_lb_connections.csv,
+5-minute means, holiday 1-7 October 2026): trained on the 11 days before it, backtested
+every hour 60 minutes ahead through 9 October, with and without the holiday given as a
+`--holidays` file; MAE in the holiday week and on the two working days after it.
+
 Usage: scripts/scenarios.py path/to/tidecast   (needs numpy and pandas)
 """
 import os
@@ -104,6 +109,35 @@ def main():
                   f"{mae['snaive-day']:.1f} | {mae['snaive-week']:.1f} | "
                   f"{mae['auto'] / mae['tidal']:.2f} | {100 * cov:.0f} % |",
                   flush=True)
+    holiday_week(binary, tmp)
+
+
+def holiday_week(binary, tmp):
+    data = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "data")
+    s = pd.read_csv(os.path.join(data, "tidal_lb_connections.csv"), parse_dates=["timestamp"])
+    s = s.set_index("timestamp").value.resample("5min").mean()
+    s = s[s.index < "2026-10-10"]
+    history = os.path.join(tmp, "holiday.csv")
+    s.to_csv(history, date_format="%Y-%m-%dT%H:%M:%SZ")
+    holidays = os.path.join(tmp, "holidays.txt")
+    with open(holidays, "w") as f:
+        f.write("2026-10-01..2026-10-07,holiday,National Day\n")
+    print("\n| model | holiday file | MAE in the holiday week | MAE on the 2 days after |")
+    print("|---|---|---|---|")
+    for model in ("auto", "tidal"):
+        for given in (False, True):
+            out = os.path.join(tmp, "holiday-out.csv")
+            subprocess.run([binary, "backtest", "--history", history, "--from",
+                            "2026-09-30T12:00:00Z", "--every", "1h", "--horizon", "60m",
+                            "--timezone", "Asia/Shanghai", "--model", model, "--out", out,
+                            "--quiet"] + (["--holidays", holidays] if given else []), check=True)
+            d = pd.read_csv(out)
+            d = d[d.actual.notna()]
+            day = pd.to_datetime(d.timestamp).dt.tz_convert("Asia/Shanghai").dt.strftime("%Y-%m-%d")
+            week = day.between("2026-10-01", "2026-10-07")
+            e = (d.actual - d.forecast).abs()
+            print(f"| {model} | {'yes' if given else 'no'} | {e[week].mean():.0f} | "
+                  f"{e[~week].mean():.0f} |", flush=True)
 
 
 if __name__ == "__main__":
