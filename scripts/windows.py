@@ -4,12 +4,15 @@ tests/data (the synthetic tidal trace as 5-minute means), windows of DAYS days e
 last point and then every STRIDE days earlier; each window's last TEST days are backtested
 every hour, 60 minutes ahead, with both binaries (default model). Prints per series the
 geometric mean over windows of the MAE ratio new/old (itself a geometric mean over the
-horizons), each window's ratio, and each binary's mean 80 % interval coverage.
+horizons), each window's ratio, and each binary's 80 % interval coverage: the mean, and the
+lowest and highest over horizons (each horizon's coverage averaged over the windows).
+With --one-minute, the synthetic trace alone at its own 1-minute step (the tidal model
+alone serves 1-minute targets).
 
 docs/accuracy.md quotes its output for short histories (12-, 16- and 22-day windows: a new
 service with 10-20 days of training). About 20 s per window length (16 days) on 2 cores.
 
-Usage: scripts/windows.py OLD_BINARY NEW_BINARY DAYS [TEST_DAYS=2] [STRIDE_DAYS=4]
+Usage: scripts/windows.py OLD_BINARY NEW_BINARY DAYS [TEST_DAYS=2] [STRIDE_DAYS=4] [--one-minute]
 (needs numpy and pandas; run from anywhere)
 """
 import os
@@ -33,18 +36,22 @@ def backtest(binary, history, origin, zone, out):
     d = d[d.actual.notna()]
     d["h"] = (pd.to_datetime(d.timestamp) - pd.to_datetime(d.origin)).dt.total_seconds()
     mae = d.assign(e=(d.actual - d.forecast).abs()).groupby("h").e.mean()
-    coverage = ((d.actual >= d.lower) & (d.actual <= d.upper)).mean()
+    coverage = ((d.actual >= d.lower) & (d.actual <= d.upper)).groupby(d.h).mean()
     return mae, coverage
 
 
 def main():
-    if not 4 <= len(sys.argv) <= 6:
+    args = [a for a in sys.argv[1:] if a != "--one-minute"]
+    if not 3 <= len(args) <= 5:
         sys.exit(__doc__.split("Usage: ")[1])
-    old, new, days = sys.argv[1], sys.argv[2], float(sys.argv[3])
-    test = float(sys.argv[4]) if len(sys.argv) > 4 else 2.0
-    stride = float(sys.argv[5]) if len(sys.argv) > 5 else 4.0
+    old, new, days = args[0], args[1], float(args[2])
+    test = float(args[3]) if len(args) > 3 else 2.0
+    stride = float(args[4]) if len(args) > 4 else 4.0
+    series = SERIES
+    if "--one-minute" in sys.argv:
+        series = [("tidal_lb_connections", None, "Asia/Shanghai")]
     tmp = tempfile.mkdtemp()
-    for name, resample, zone in SERIES:
+    for name, resample, zone in series:
         s = pd.read_csv(os.path.join(DATA, f"{name}.csv"), parse_dates=["timestamp"])
         s = s.set_index("timestamp").value
         if resample:
@@ -64,10 +71,14 @@ def main():
         if not ratios:
             print(f"{name}: shorter than {days:g} days")
             continue
+        by_h = {b: pd.concat(cov[b], axis=1).mean(axis=1) for b in (old, new)}
         print(f"{name}: {len(ratios)} windows, MAE new/old geo-mean "
               f"{np.exp(np.mean(np.log(ratios))):.4f}, per window "
-              f"{' '.join(f'{r:.3f}' for r in ratios)}; coverage old {np.mean(cov[old]):.3f} "
-              f"new {np.mean(cov[new]):.3f}", flush=True)
+              f"{' '.join(f'{r:.3f}' for r in ratios)}; coverage old "
+              f"{np.mean([c.mean() for c in cov[old]]):.3f} "
+              f"new {np.mean([c.mean() for c in cov[new]]):.3f} "
+              f"(by horizon old {by_h[old].min():.3f}-{by_h[old].max():.3f}, "
+              f"new {by_h[new].min():.3f}-{by_h[new].max():.3f})", flush=True)
 
 
 if __name__ == "__main__":
