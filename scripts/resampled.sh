@@ -10,6 +10,7 @@
 # with the baselines' scorer and compared like scripts/accuracy.sh does.
 # docs/accuracy.md quotes its output.
 # Usage: scripts/resampled.sh [tidecast ...]   (default: builds target/.../tidecast)
+# ONLY='tidal_1m goog_14d' scripts/resampled.sh ... runs only the named series.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/common.sh
@@ -39,6 +40,9 @@ specs=(
 )
 for spec in "${specs[@]}"; do
   read -r name src step agg tz horizon days <<<"$spec"
+  if [[ -n ${ONLY:-} && " $ONLY " != *" $name "* ]]; then
+    continue
+  fi
   from=$("$py" - "tests/data/$src.csv" "$step" "$agg" "$out/$name.csv" "${days:-0}" <<'PY'
 import sys, pandas as pd
 src, step, agg, dst, days = sys.argv[1:6]
