@@ -7,9 +7,10 @@
 //! minutes). The forecast `h` steps ahead is `P(t+h) · (r_slow + φ^h (r_fast - r_slow))`:
 //! the latest deviation decays into the level. Weighting by `P²` makes idle nights, where
 //! ratios are noise, count little. Which profile (daily or weekly classes, smoothed or
-//! not) and which decays are chosen per series by an inner rolling-origin validation on the
-//! last days of the training window; intervals come from that validation's residuals, per
-//! horizon.
+//! not) is chosen per series, and which decays per series and tuning horizon (5, 15, 30
+//! and 60 minutes: each has its own pair of filters), by an inner rolling-origin validation
+//! on the last days of the training window; intervals come from that validation's
+//! residuals, per horizon.
 
 use crate::calibration::Calibration;
 use crate::profile::{Profile, ProfileKind};
