@@ -44,13 +44,21 @@ fn num(s: &str) -> f64 {
 #[test]
 fn forecast_on_a_real_series_writes_the_contract_columns_and_keeps_the_invariants() {
     let h = data("nab_twitter_volume_goog.csv");
-    let text = ok(&[
+    let out = tidecast(&[
         "forecast",
         "--history",
         h.to_str().unwrap(),
         "--horizon",
         "2h",
     ]);
+    assert!(out.status.success());
+    // stderr says what the fit chose: the combination, its tidal part's profile and decays.
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("model: auto(tidal(") && err.contains("phi="),
+        "{err}"
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
     let (header, rows) = csv(&text);
     assert_eq!(header, ["timestamp", "forecast", "lower", "upper"]);
     assert_eq!(rows.len(), 24, "2h of 5-minute steps");

@@ -145,8 +145,10 @@ impl Forecaster {
         })
     }
 
-    /// Forecast `steps` grid points after the end of `history`.
-    pub fn forecast(&self, history: &Series, steps: usize) -> Result<Forecast> {
+    /// The model [`Forecaster::forecast`] forecasts with: fitted at the last refit point of
+    /// `history`, its state updated with every observation after it. Its
+    /// [`Predict::name`] says what the fit chose.
+    pub fn fit_latest(&self, history: &Series, steps: usize) -> Result<Box<dyn Predict>> {
         let last = history
             .end()
             .ok_or_else(|| Error::NotEnoughData("empty history".into()))?;
@@ -156,7 +158,18 @@ impl Forecaster {
         for i in from..history.len() {
             model.update(history.timestamp(i), history.values()[i]);
         }
-        model.predict(steps, &self.quantiles)
+        Ok(model)
+    }
+
+    /// Forecast `steps` grid points after the end of `history`.
+    pub fn forecast(&self, history: &Series, steps: usize) -> Result<Forecast> {
+        self.fit_latest(history, steps)?
+            .predict(steps, &self.quantiles)
+    }
+
+    /// The quantile levels forecasts carry.
+    pub fn quantile_levels(&self) -> &[f64] {
+        &self.quantiles
     }
 
     /// Rolling-origin replay: for each origin (ascending), the forecast `forecast` would

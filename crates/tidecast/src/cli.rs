@@ -33,6 +33,8 @@ pub(crate) enum Command {
     ///
     /// Writes CSV `timestamp,forecast,lower,upper` (plus one `q<level>` column per extra
     /// quantile) to stdout or --out. `lower`/`upper` bound the --interval (80 % by default).
+    /// Prints `model: ...` to stderr: what the fit chose (profile, level decays per tuning
+    /// horizon, the combination's members and weights).
     Forecast(ForecastArgs),
     /// Replay history: forecast from rolling origins using only data up to each origin.
     ///

@@ -8,8 +8,11 @@ pub(crate) fn run(args: &ForecastArgs) -> Result<()> {
     let (forecaster, levels) = history::forecaster(&args.model)?;
     let horizon = history::duration("horizon", &args.horizon)?;
     let steps = history::steps(horizon, series.step());
-    let f = forecaster
-        .forecast(&series, steps)
+    let model = forecaster
+        .fit_latest(&series, steps)
+        .map_err(|e| anyhow::anyhow!("{source}: {e}"))?;
+    let f = model
+        .predict(steps, forecaster.quantile_levels())
         .map_err(|e| anyhow::anyhow!("{source}: {e}"))?;
     let q = |l: f64| f.quantile(l).expect("requested").to_vec();
     let mut cols = vec![
@@ -26,5 +29,9 @@ pub(crate) fn run(args: &ForecastArgs) -> Result<()> {
     }
     debug_assert_eq!(levels.all.len(), 2 + levels.extra.len());
     write_table(args.out.as_deref(), &cols)?;
+    // What the fit chose (profile, decays, combination weights), for whoever reviews the
+    // forecast: on stderr, so the CSV on stdout stays clean, and once the output is written
+    // (a failed write or a closed pipe says only that).
+    eprintln!("model: {}", model.name());
     Ok(())
 }
