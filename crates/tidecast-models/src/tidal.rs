@@ -350,7 +350,7 @@ impl Fit for TidalSpec {
 
         // Inner validation: profiles from the data before `split`, errors after it. A
         // profile scores the sum over the tuning horizons of its best decays' error there.
-        let mut best: Option<(f64, ProfileKind, usize, usize, Vec<Params>)> = None;
+        let mut best: Option<(f64, ProfileKind, usize, usize, Vec<(usize, Params)>)> = None;
         let recent_points = (RECENT_PROFILE_SECS / step) as usize;
         if val > 0 {
             let options: Vec<(ProfileKind, bool)> = self
@@ -400,22 +400,33 @@ impl Fit for TidalSpec {
                             }
                         }
                     }
-                    let score: f64 = per_horizon.iter().map(|(e, _)| e).sum();
-                    if score.is_finite() && best.as_ref().is_none_or(|b| score < b.0) {
-                        let params = per_horizon.into_iter().map(|(_, p)| p).collect();
-                        best = Some((score, kind, smooth, window, params));
+                    // A tuning horizon no validation point reaches (gaps) gets no band;
+                    // which ones those are depends on the data alone, not on the profile.
+                    let bands: Vec<(usize, Params)> = horizons
+                        .iter()
+                        .zip(&per_horizon)
+                        .filter(|(_, (e, _))| e.is_finite())
+                        .map(|(h, (_, p))| (*h, *p))
+                        .collect();
+                    let score: f64 = per_horizon
+                        .iter()
+                        .map(|(e, _)| e)
+                        .filter(|e| e.is_finite())
+                        .sum();
+                    if !bands.is_empty() && best.as_ref().is_none_or(|b| score < b.0) {
+                        best = Some((score, kind, smooth, window, bands));
                     }
                 }
             }
         }
         let (kind, smooth, window, bands) = match best {
-            Some((_, k, s, w, params)) => (
+            Some((_, k, s, w, bands)) => (
                 k,
                 s,
                 w,
                 Bands {
-                    horizons: horizons.clone(),
-                    params,
+                    horizons: bands.iter().map(|(h, _)| *h).collect(),
+                    params: bands.iter().map(|(_, p)| *p).collect(),
                 },
             ),
             None => (
