@@ -350,7 +350,7 @@ impl Fit for TidalSpec {
 
         // Inner validation: profiles from the data before `split`, errors after it. A
         // profile scores the sum over the tuning horizons of its best decays' error there.
-        let mut best: Option<(f64, ProfileKind, usize, usize, Vec<(usize, Params)>)> = None;
+        let mut best: Option<(f64, ProfileKind, usize, usize, Bands)> = None;
         let recent_points = (RECENT_PROFILE_SECS / step) as usize;
         if val > 0 {
             let options: Vec<(ProfileKind, bool)> = self
@@ -402,33 +402,29 @@ impl Fit for TidalSpec {
                     }
                     // A tuning horizon no validation point reaches (gaps) gets no band;
                     // which ones those are depends on the data alone, not on the profile.
-                    let bands: Vec<(usize, Params)> = horizons
+                    let (hs, params): (Vec<usize>, Vec<Params>) = horizons
                         .iter()
                         .zip(&per_horizon)
                         .filter(|(_, (e, _))| e.is_finite())
                         .map(|(h, (_, p))| (*h, *p))
-                        .collect();
+                        .unzip();
+                    let bands = Bands {
+                        horizons: hs,
+                        params,
+                    };
                     let score: f64 = per_horizon
                         .iter()
                         .map(|(e, _)| e)
                         .filter(|e| e.is_finite())
                         .sum();
-                    if !bands.is_empty() && best.as_ref().is_none_or(|b| score < b.0) {
+                    if !bands.horizons.is_empty() && best.as_ref().is_none_or(|b| score < b.0) {
                         best = Some((score, kind, smooth, window, bands));
                     }
                 }
             }
         }
         let (kind, smooth, window, bands) = match best {
-            Some((_, k, s, w, bands)) => (
-                k,
-                s,
-                w,
-                Bands {
-                    horizons: bands.iter().map(|(h, _)| *h).collect(),
-                    params: bands.iter().map(|(_, p)| *p).collect(),
-                },
-            ),
+            Some((_, k, s, w, bands)) => (k, s, w, bands),
             None => (
                 ProfileKind::Daily,
                 *smooths.last().expect("non-empty"),
