@@ -267,8 +267,12 @@ fn candidate_params(step: i64) -> (Vec<(f64, f64)>, Vec<f64>) {
         }
     }
     // φ per step from a decay time: 0 = the fast deviation is ignored, 1 = it persists.
+    // Ten minutes fills the gap between none and thirty, where 1-minute load's short
+    // deviations live (the 1-minute tidal trace at 5/15 minutes ahead: 0.395/0.457 ->
+    // 0.372/0.444; the given 5-minute series within 0.001).
     let phis = [
         0.0,
+        (-s / 600.0).exp(),
         (-s / 1800.0).exp(),
         (-s / 7200.0).exp(),
         (-s / 28_800.0).exp(),
@@ -867,27 +871,20 @@ mod tests {
         one
     }
 
-    /// Deviations from the tide that last about ten minutes (1-minute load): carrying the
-    /// last minutes' deviation helps 5 minutes ahead and hurts an hour ahead, so each
-    /// horizon's band beats the other band's decays used alone at its own horizon (measured:
-    /// 14 % lower MAE at 5 minutes, 2 % at 60). With one set of decays for every horizon the
-    /// two would be the same forecast.
+    /// Bursts of +30 % for 40 minutes every 130 minutes (1-minute load; out of step with the
+    /// day, so the profile does not hold them): 5 minutes ahead a burst under way is still
+    /// on, an hour ahead it is over. Carrying the last minutes' deviation is right for the
+    /// first and wrong for the second. Measured: 5 minutes ahead the bands' error is half that
+    /// of the hour band's decays used alone, an hour ahead 30 % below that of the 5-minute
+    /// band's. With one set of decays for every horizon the three would be the same forecast.
     #[test]
     fn each_horizon_gets_the_decays_that_forecast_it_best() {
         let base = tidal_series(16, 60);
-        let mut state = 7u64;
-        let mut dev = 0.0f64;
         let values: Vec<f64> = base
             .values()
             .iter()
-            .map(|v| {
-                state = state
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                let shock = ((state >> 33) as f64 / (1u64 << 31) as f64 - 0.5) * 0.08;
-                dev = 0.9 * dev + shock;
-                v * (1.0 + dev)
-            })
+            .enumerate()
+            .map(|(i, v)| if i % 130 < 40 { 1.3 * v } else { *v })
             .collect();
         let s = Series::new(0, 60, values).unwrap();
         let train = s.cut(15 * 86_400);
@@ -917,12 +914,47 @@ mod tests {
         }
         let [bands, short, long] = mae;
         assert!(
-            bands[0] < 0.97 * long[0],
+            bands[0] < 0.7 * long[0],
             "5 minutes: {bands:?} vs the hour's decays {long:?}"
         );
         assert!(
-            bands[1] < 0.99 * short[1],
+            bands[1] < 0.85 * short[1],
             "60 minutes: {bands:?} vs 5 minutes' decays {short:?}"
+        );
+    }
+
+    /// A deviation from the tide with a memory of about ten minutes (AR(1), 0.9 per minute,
+    /// as a load balancer's connections after a burst of sessions): the validation finds the
+    /// φ that decays the deviation on that time scale for the 5-minute band. (Before φ with a
+    /// ten-minute decay time was a candidate, the nearest were none and thirty minutes, and
+    /// the 1-minute tidal trace's 5-minute MASE was 0.395 instead of 0.372.)
+    #[test]
+    fn a_ten_minute_memory_gets_a_ten_minute_decay() {
+        let base = tidal_series(16, 60);
+        let mut state = 7u64;
+        let mut dev = 0.0f64;
+        let values: Vec<f64> = base
+            .values()
+            .iter()
+            .map(|v| {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                dev = 0.9 * dev + ((state >> 33) as f64 / (1u64 << 31) as f64 - 0.5) * 0.08;
+                v * (1.0 + dev)
+            })
+            .collect();
+        let s = Series::new(0, 60, values).unwrap();
+        let m = TidalSpec::new()
+            .max_horizon(60)
+            .fit(&s, Arc::new(Calendar::default()))
+            .unwrap();
+        assert_eq!(m.bands.horizons[0], 5, "{}", m.name());
+        let phi = m.bands.params[0].phi;
+        assert!(
+            (phi - (-60.0f64 / 600.0).exp()).abs() < 1e-12,
+            "{}",
+            m.name()
         );
     }
 
