@@ -720,7 +720,8 @@ impl LagRegression {
         }
     }
 
-    /// [`LagRegression::predict`] with the [`Recent`] means of `y` at `t`.
+    /// The forecast `h` steps after index `t` of `y` (`target`: where the forecast time
+    /// falls, [`Target`]), with the [`Recent`] means of `y` at `t`.
     pub(crate) fn predict_recent<V: Copy + Into<f64>>(
         &self,
         y: &[V],
@@ -739,7 +740,7 @@ impl LagRegression {
         self.predict_with(g, &sums, t, h, target)
     }
 
-    /// [`LagRegression::predict`] from `z`, the series already mapped into the model's
+    /// The forecast `h` steps after index `t` from `z`, the series already mapped into the model's
     /// [`Space`] (for many forecasts from one history: each value is mapped once), with
     /// `sums` the [`PrefixSums`] of `z`.
     pub(crate) fn predict_mapped(
