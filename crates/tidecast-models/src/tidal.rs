@@ -207,11 +207,12 @@ impl Bands {
         sum
     }
 
-    /// The newest fast level, as the bands of a [`Bands::table`] row track it.
-    fn fast(levels: &[Levels], row: &[(usize, f64, f64); 2]) -> f64 {
+    /// The newest fast level, as the bands of a [`Bands::table`] row track it, from a
+    /// [`Bands::snapshot`].
+    fn fast(now: &[(f64, f64)], row: &[(usize, f64, f64); 2]) -> f64 {
         row.iter()
             .filter(|(_, w, _)| *w > 0.0)
-            .map(|&(b, w, _)| w * levels[b].fast())
+            .map(|&(b, w, _)| w * now[b].1)
             .sum()
     }
 
@@ -386,42 +387,16 @@ impl Fit for TidalSpec {
                         continue;
                     };
                     let p: Vec<f64> = locals.iter().map(|l| pre.at(l)).collect();
-                    let mut per_horizon = vec![(f64::INFINITY, Params::default()); horizons.len()];
-                    for &(slow, fast) in &level_grid {
-                        let errs = validate(y, &p, split, stride, &horizons, slow, fast, &phis);
-                        for (k, by_horizon) in errs.iter().enumerate() {
-                            for (b, e) in by_horizon.iter().enumerate() {
-                                if *e < per_horizon[b].0 {
-                                    per_horizon[b] = (
-                                        *e,
-                                        Params {
-                                            slow,
-                                            fast,
-                                            phi: phis[k],
-                                        },
-                                    );
-                                }
-                            }
-                        }
-                    }
-                    // A tuning horizon no validation point reaches (gaps) gets no band;
-                    // which ones those are depends on the data alone, not on the profile.
-                    let (hs, params): (Vec<usize>, Vec<Params>) = horizons
-                        .iter()
-                        .zip(&per_horizon)
-                        .filter(|(_, (e, _))| e.is_finite())
-                        .map(|(h, (_, p))| (*h, *p))
-                        .unzip();
-                    let bands = Bands {
-                        horizons: hs,
-                        params,
+                    let search = Search {
+                        split,
+                        stride,
+                        horizons: &horizons,
+                        level_grid: &level_grid,
+                        phis: &phis,
                     };
-                    let score: f64 = per_horizon
-                        .iter()
-                        .map(|(e, _)| e)
-                        .filter(|e| e.is_finite())
-                        .sum();
-                    if !bands.horizons.is_empty() && best.as_ref().is_none_or(|b| score < b.0) {
+                    if let Some((score, bands)) = search.best_bands(y, &p)
+                        && best.as_ref().is_none_or(|b| score < b.0)
+                    {
                         best = Some((score, kind, smooth, window, bands));
                     }
                 }
@@ -519,6 +494,52 @@ impl Fit for TidalSpec {
             cap: 10.0 * max_abs + scale_floor,
             name,
         })
+    }
+}
+
+/// The decay candidates and validation points of the parameter search.
+struct Search<'a> {
+    split: usize,
+    stride: usize,
+    horizons: &'a [usize],
+    level_grid: &'a [(f64, f64)],
+    phis: &'a [f64],
+}
+
+impl Search<'_> {
+    /// For one profile (`p`, its value at each point): each tuning horizon's best decays
+    /// and the sum of their validation errors, the profile's score. A tuning horizon no
+    /// validation point reaches (gaps) gets no band; which ones those are depends on the
+    /// data alone, not on the profile. `None` when none is reached.
+    fn best_bands(&self, y: &[f64], p: &[f64]) -> Option<(f64, Bands)> {
+        let mut per_horizon = vec![(f64::INFINITY, Params::default()); self.horizons.len()];
+        for &(slow, fast) in self.level_grid {
+            let errs = validate(
+                y,
+                p,
+                self.split,
+                self.stride,
+                self.horizons,
+                slow,
+                fast,
+                self.phis,
+            );
+            for (by_horizon, &phi) in errs.iter().zip(self.phis) {
+                for (best, e) in per_horizon.iter_mut().zip(by_horizon) {
+                    if *e < best.0 {
+                        *best = (*e, Params { slow, fast, phi });
+                    }
+                }
+            }
+        }
+        let (horizons, (errors, params)): (Vec<usize>, (Vec<f64>, Vec<Params>)) = self
+            .horizons
+            .iter()
+            .zip(per_horizon)
+            .filter(|(_, (e, _))| e.is_finite())
+            .map(|(h, ep)| (*h, ep))
+            .unzip();
+        (!horizons.is_empty()).then(|| (errors.iter().sum(), Bands { horizons, params }))
     }
 }
 
@@ -653,11 +674,12 @@ impl Tidal {
         let locals = self
             .calendar
             .local_times(self.last + self.step, self.step, steps);
+        let now = Bands::snapshot(&self.levels);
         locals
             .iter()
             .zip(self.bands.table(steps))
             .map(|(l, row)| {
-                let lf = Bands::fast(&self.levels, &row);
+                let lf = Bands::fast(&now, &row);
                 (self.profile.at(l) * lf).clamp(-self.cap, self.cap)
             })
             .collect()
