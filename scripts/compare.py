@@ -45,21 +45,29 @@ def main(base, out):
                   f"| {num(m.get('peak_under')):.1f} ({pk_best:.1f}; {pk:.1f}) |")
     print(f"\nmean MASE / best baseline: {sum(ratios) / len(ratios):.4f}; "
           f"cells at or below the best baseline: {sum(r <= 1 for r in ratios)}/{len(ratios)}")
-    # Interval coverage: the share of actuals inside [lower, upper], per horizon step.
+    # Interval coverage: the share of actuals inside [lower, upper], per series (the
+    # target) and per horizon step; and the 80 % interval's mean interval score (Gneiting
+    # and Raftery 2007: its width plus 10 times how far the actual fell outside; lower is
+    # better, in the series' units), which also rewards narrow intervals where errors are small.
     for bj in sorted(glob.glob(base + "/*.json")):
         n = os.path.basename(bj)[:-5]
         inside = defaultdict(lambda: [0, 0])
+        score = 0.0
         with open(f"{out}/{n}.csv") as f:
             for r in csv.DictReader(f):
                 if not r["actual"]:
                     continue
                 h = datetime.fromisoformat(r["timestamp"]) - datetime.fromisoformat(r["origin"])
+                a, lo, hi = float(r["actual"]), float(r["lower"]), float(r["upper"])
                 c = inside[h]
-                c[0] += float(r["lower"]) <= float(r["actual"]) <= float(r["upper"])
+                c[0] += lo <= a <= hi
                 c[1] += 1
+                score += hi - lo + 10 * (max(0.0, lo - a) + max(0.0, a - hi))
         cov = [100 * a / b for a, b in inside.values()]
-        print(f"80 % interval coverage, {n}: {min(cov):.1f}-{max(cov):.1f} % over {len(cov)} horizons")
-
+        rows = sum(b for _, b in inside.values())
+        overall = 100 * sum(a for a, _ in inside.values()) / rows
+        print(f"80 % interval coverage, {n}: {overall:.1f} % ({min(cov):.1f}-{max(cov):.1f} % "
+              f"over {len(cov)} horizons); interval score {score / rows:.2f}")
 
 if __name__ == "__main__":
     if len(sys.argv) != 3:

@@ -4,8 +4,10 @@ tests/data (the synthetic tidal trace as 5-minute means), windows of DAYS days e
 last point and then every STRIDE days earlier; each window's last TEST days are backtested
 every hour, 60 minutes ahead, with both binaries (default model). Prints per series the
 geometric mean over windows of the MAE ratio new/old (itself a geometric mean over the
-horizons), each window's ratio, and each binary's 80 % interval coverage: the mean, and the
-lowest and highest over horizons (each horizon's coverage averaged over the windows).
+horizons), each window's ratio, the same geometric mean of the 80 % intervals' interval
+score (width plus 10 times the miss; lower is better), and each binary's 80 % interval
+coverage: the mean, and the lowest and highest over horizons (each horizon's coverage
+averaged over the windows).
 With --one-minute, the synthetic trace alone at its own 1-minute step (the tidal model
 alone serves 1-minute targets).
 
@@ -37,7 +39,12 @@ def backtest(binary, history, origin, zone, out):
     d["h"] = (pd.to_datetime(d.timestamp) - pd.to_datetime(d.origin)).dt.total_seconds()
     mae = d.assign(e=(d.actual - d.forecast).abs()).groupby("h").e.mean()
     coverage = ((d.actual >= d.lower) & (d.actual <= d.upper)).groupby(d.h).mean()
-    return mae, coverage
+    # The interval score of the 80 % interval (Gneiting & Raftery 2007): its width plus
+    # 2 / 0.2 times the distance by which the actual falls outside. Lower is better; it
+    # rewards intervals narrow where errors are small and wide where they are large.
+    miss = np.maximum(0, d.lower - d.actual) + np.maximum(0, d.actual - d.upper)
+    score = (d.upper - d.lower + miss / 0.1).groupby(d.h).mean()
+    return mae, coverage, score
 
 
 def main():
@@ -56,17 +63,18 @@ def main():
         s = s.set_index("timestamp").value
         if resample:
             s = s.resample(resample).mean()
-        end, ratios, cov = s.index[-1], [], {old: [], new: []}
+        end, ratios, cov, iss = s.index[-1], [], {old: [], new: []}, []
         while end - pd.Timedelta(days=days) >= s.index[0]:
             w = s[(s.index > end - pd.Timedelta(days=days)) & (s.index <= end)]
             path = os.path.join(tmp, "window.csv")
             w.to_csv(path, date_format="%Y-%m-%dT%H:%M:%SZ")
             origin = (end - pd.Timedelta(days=test)).strftime("%Y-%m-%dT%H:%M:%SZ")
-            mae = {}
+            mae, score = {}, {}
             for b in (old, new):
-                mae[b], c = backtest(b, path, origin, zone, os.path.join(tmp, "out.csv"))
+                mae[b], c, score[b] = backtest(b, path, origin, zone, os.path.join(tmp, "out.csv"))
                 cov[b].append(c)
             ratios.append(np.exp(np.mean(np.log(mae[new] / mae[old]))))
+            iss.append(np.exp(np.mean(np.log(score[new] / score[old]))))
             end -= pd.Timedelta(days=stride)
         if not ratios:
             print(f"{name}: shorter than {days:g} days")
@@ -74,7 +82,8 @@ def main():
         by_h = {b: pd.concat(cov[b], axis=1).mean(axis=1) for b in (old, new)}
         print(f"{name}: {len(ratios)} windows, MAE new/old geo-mean "
               f"{np.exp(np.mean(np.log(ratios))):.4f}, per window "
-              f"{' '.join(f'{r:.3f}' for r in ratios)}; coverage old "
+              f"{' '.join(f'{r:.3f}' for r in ratios)}; interval score new/old geo-mean "
+              f"{np.exp(np.mean(np.log(iss))):.4f} (windows {min(iss):.3f}-{max(iss):.3f}); coverage old "
               f"{np.mean([c.mean() for c in cov[old]]):.3f} "
               f"new {np.mean([c.mean() for c in cov[new]]):.3f} "
               f"(by horizon old {by_h[old].min():.3f}-{by_h[old].max():.3f}, "
