@@ -2,7 +2,9 @@
 # A check on series the models were not tuned on: the given series resampled to other steps
 # (the synthetic tidal trace to 5 minutes, the NAB counts to 10 and 15 minutes, Taylor's demand
 # to hourly) and cut to their last 16 days (a service with two weeks of history: 14 days of
-# training, 2 of test) or 14 (9.8 days of training), each backtested from the baselines'
+# training, 2 of test) or 14 (9.8 days of training); goog and Taylor with a growth trend (the
+# values times a ramp from 1 to 2 over the series), amzn with a decline (1 to 0.5), and a
+# seeded random walk in log space with a daily cycle (a level no calendar gives), each backtested from the baselines'
 # first origin (the 70 % point, raised to 14 days when 2 test days remain) every hour, 60
 # minutes ahead (3 hours for hourly), with each tidecast binary given, side by side. Where tests/eval/baselines-resampled/
 # holds the baselines' results for a resampled series (tests/eval/baselines.py run on exactly
@@ -11,6 +13,8 @@
 # docs/accuracy.md quotes its output.
 # Usage: scripts/resampled.sh [tidecast ...]   (default: builds target/.../tidecast)
 # ONLY='tidal_1m goog_14d' scripts/resampled.sh ... runs only the named series.
+# KEEP=DIR scripts/resampled.sh ... also copies the series it writes into DIR (to run
+# tests/eval/baselines.py on exactly those files).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/common.sh
@@ -37,6 +41,10 @@ specs=(
   "goog_14d nab_twitter_volume_goog 5min none UTC 60m 14"
   "taylor_14d taylor_uk_electricity 30min none Europe/London 60m 14"
   "tidal_14d_5m tidal_lb_connections 5min mean Asia/Shanghai 60m 14"
+  "goog_trend nab_twitter_volume_goog 5min trend UTC 60m"
+  "taylor_trend taylor_uk_electricity 30min trend Europe/London 60m"
+  "amzn_decline nab_twitter_volume_amzn 5min decline UTC 60m"
+  "random_walk - 5min walk UTC 60m"
 )
 for spec in "${specs[@]}"; do
   read -r name src step agg tz horizon days <<<"$spec"
@@ -44,16 +52,33 @@ for spec in "${specs[@]}"; do
     continue
   fi
   from=$("$py" - "tests/data/$src.csv" "$step" "$agg" "$out/$name.csv" "${days:-0}" <<'PY'
-import sys, pandas as pd
+import sys, numpy as np, pandas as pd
 src, step, agg, dst, days = sys.argv[1:6]
-s = pd.read_csv(src, parse_dates=["timestamp"]).set_index("timestamp").value
-r = s if agg == "none" else getattr(s.resample(step), agg)()
+if agg == "walk":
+    # 35 days at 5 minutes: a random walk in log space (1 % per step), a daily cycle of
+    # +-50 % in log space and 3 % multiplicative noise, from a fixed seed.
+    rng = np.random.default_rng(7)
+    n = 35 * 288
+    walk = np.cumsum(rng.normal(0, 0.01, n))
+    daily = 0.5 * np.sin(2 * np.pi * (np.arange(n) % 288) / 288)
+    v = 100 * np.exp(walk + daily) * (1 + rng.normal(0, 0.03, n))
+    idx = pd.date_range("2026-01-05", periods=n, freq="5min", tz="UTC", name="timestamp")
+    r = pd.Series(v.round(3), index=idx, name="value")
+else:
+    s = pd.read_csv(src, parse_dates=["timestamp"]).set_index("timestamp").value
+    if agg in ("trend", "decline"):  # times a ramp over the whole series
+        r = (s * np.linspace(1, 2 if agg == "trend" else 0.5, len(s))).round(3)
+    else:
+        r = s if agg == "none" else getattr(s.resample(step), agg)()
 if int(days):
     r = r[r.index >= r.index[-1] - pd.Timedelta(days=int(days))]
 r.to_csv(dst, date_format="%Y-%m-%dT%H:%M:%SZ")
 print(r.index[int(len(r) * 0.7)].strftime("%Y-%m-%dT%H:%M:%SZ"))
 PY
 )
+  if [[ -n ${KEEP:-} ]]; then
+    mkdir -p "$KEEP" && cp "$out/$name.csv" "$KEEP/"
+  fi
   bj=tests/eval/baselines-resampled/$name.json
   if [[ -f $bj ]]; then  # the baselines' first origin (their last training point)
     from=$(first_origin "$bj")
