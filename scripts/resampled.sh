@@ -3,8 +3,10 @@
 # (the synthetic tidal trace to 5 minutes, the NAB counts to 10 and 15 minutes, Taylor's demand
 # to hourly) and cut to their last 16 days (a service with two weeks of history: 14 days of
 # training, 2 of test) or 14 (9.8 days of training); goog and Taylor with a growth trend (the
-# values times a ramp from 1 to 2 over the series), amzn with a decline (1 to 0.5), and a
-# seeded random walk in log space with a daily cycle (a level no calendar gives), each backtested from the baselines'
+# values times a ramp from 1 to 2 over the series), amzn with a decline (1 to 0.5), a
+# seeded random walk in log space with a daily cycle (a level no calendar gives; also its last
+# 14 days), and two seeded 14-day weakly seasonal series (request counts with bursts, a
+# CPU-like AR(1)), each backtested from the baselines'
 # first origin (the 70 % point, raised to 14 days when 2 test days remain) every hour, 60
 # minutes ahead (3 hours for hourly), with each tidecast binary given, side by side. Where tests/eval/baselines-resampled/
 # holds the baselines' results for a resampled series (tests/eval/baselines.py run on exactly
@@ -45,6 +47,9 @@ specs=(
   "taylor_trend taylor_uk_electricity 30min trend Europe/London 60m"
   "amzn_decline nab_twitter_volume_amzn 5min decline UTC 60m"
   "random_walk - 5min walk UTC 60m"
+  "random_walk_14d - 5min walk UTC 60m 14"
+  "elb_like - 5min elb UTC 60m"
+  "cpu_like - 5min cpu UTC 60m"
 )
 for spec in "${specs[@]}"; do
   read -r name src step agg tz horizon days <<<"$spec"
@@ -64,6 +69,26 @@ if agg == "walk":
     v = 100 * np.exp(walk + daily) * (1 + rng.normal(0, 0.03, n))
     idx = pd.date_range("2026-01-05", periods=n, freq="5min", tz="UTC", name="timestamp")
     r = pd.Series(v.round(3), index=idx, name="value")
+elif agg in ("elb", "cpu"):
+    # 14 days at 5 minutes, weakly seasonal, from a fixed seed. elb: request counts (Poisson)
+    # around a level wandering 0.4 % per step, a +-10 % daily cycle and eight bursts of 15
+    # minutes to 2 hours at 1.5-4x; cpu: utilisation, an AR(1) (0.97) around 30 with 1 % of
+    # steps spiking by 50-200 points, no daily cycle, clipped to 0-100.
+    rng = np.random.default_rng(11)
+    n = 14 * 288
+    idx = pd.date_range("2026-02-02", periods=n, freq="5min", tz="UTC", name="timestamp")
+    level = np.exp(np.cumsum(rng.normal(0, 0.004, n))) * 60
+    daily = 1 + 0.1 * np.sin(2 * np.pi * (np.arange(n) % 288) / 288)
+    burst = np.zeros(n)
+    for start in rng.choice(n - 30, 8, replace=False):
+        length = rng.integers(3, 24)
+        burst[start:start + length] += rng.uniform(0.5, 3)
+    counts = rng.poisson(level * daily * (1 + burst))
+    x = np.zeros(n)
+    for i in range(1, n):
+        x[i] = 0.97 * x[i - 1] + rng.normal(0, 1.5)
+    cpu = np.clip(30 + x + 5 * (rng.random(n) < 0.01) * rng.uniform(10, 40, n), 0, 100)
+    r = pd.Series(counts if agg == "elb" else cpu.round(2), index=idx, name="value")
 else:
     s = pd.read_csv(src, parse_dates=["timestamp"]).set_index("timestamp").value
     if agg in ("trend", "decline"):  # times a ramp over the whole series
