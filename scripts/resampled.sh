@@ -3,15 +3,15 @@
 # (the synthetic tidal trace to 5 minutes, the NAB counts to 10 and 15 minutes, Taylor's demand
 # to hourly) and cut to their last 16 days (a service with two weeks of history: 14 days of
 # training, 2 of test) or 14 (9.8 days of training); goog and Taylor with a growth trend (the
-# values times a ramp from 1 to 2 over the series), amzn with a decline (1 to 0.5), a
-# seeded random walk in log space with a daily cycle (a level no calendar gives; also its last
-# 14 days), and two seeded 14-day weakly seasonal series (request counts with bursts, a
-# CPU-like AR(1)), each backtested from the baselines'
-# first origin (the 70 % point, raised to 14 days when 2 test days remain) every hour, 60
-# minutes ahead (3 hours for hourly), with each tidecast binary given, side by side. Where tests/eval/baselines-resampled/
-# holds the baselines' results for a resampled series (tests/eval/baselines.py run on exactly
-# these files; see its PROVENANCE.md), the first binary's backtest is also scored against them
-# with the baselines' scorer and compared like scripts/accuracy.sh does.
+# values times a ramp from 1 to 2 over the series), amzn with a decline (1 to 0.5), a seeded
+# random walk in log space with a daily cycle (a level no calendar gives; also its last 14
+# days), and two seeded 14-day weakly seasonal series (request counts with bursts, a CPU-like
+# AR(1)). Each is backtested from the baselines' first origin (the 70 % point, raised to 14
+# days when 2 test days remain) every hour, 60 minutes ahead (3 hours for hourly), with each
+# tidecast binary given, side by side. Where tests/eval/baselines-resampled/ holds the
+# baselines' results for a series (tests/eval/baselines.py run on exactly these files; see its
+# PROVENANCE.md), the first binary's backtest is also scored against them with the baselines'
+# scorer and compared like scripts/accuracy.sh does.
 # docs/accuracy.md quotes its output.
 # Usage: scripts/resampled.sh [tidecast ...]   (default: builds target/.../tidecast)
 # ONLY='tidal_1m goog_14d' scripts/resampled.sh ... runs only the named series.
