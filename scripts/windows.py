@@ -40,10 +40,11 @@ def backtest(binary, history, origin, zone, out):
     mae = d.assign(e=(d.actual - d.forecast).abs()).groupby("h").e.mean()
     coverage = ((d.actual >= d.lower) & (d.actual <= d.upper)).groupby(d.h).mean()
     # The interval score of the 80 % interval (Gneiting & Raftery 2007): its width plus
-    # 2 / 0.2 times the distance by which the actual falls outside. Lower is better; it
-    # rewards intervals narrow where errors are small and wide where they are large.
+    # 2 / 0.2 = 10 times the distance by which the actual falls outside, as compare.py
+    # computes it. Lower is better; it rewards intervals narrow where errors are small and
+    # wide where they are large.
     miss = np.maximum(0, d.lower - d.actual) + np.maximum(0, d.actual - d.upper)
-    score = (d.upper - d.lower + miss / 0.1).groupby(d.h).mean()
+    score = (d.upper - d.lower + 10 * miss).groupby(d.h).mean()
     return mae, coverage, score
 
 

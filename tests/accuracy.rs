@@ -27,17 +27,13 @@ const SERIES: [(&str, &str); 3] = [
     ("taylor_uk_electricity", "Europe/London"),
 ];
 
-/// One horizon's scores: MASE on the baselines' scale and the share of actuals inside the 80 %
-/// interval, for the scored horizons; coverage alone for the steps between them.
-#[derive(Debug, Default)]
-struct Scores {
-    /// minutes ahead -> (sum of absolute errors, pairs, pairs inside the interval)
-    by_horizon: BTreeMap<i64, (f64, usize, usize)>,
-}
+/// Minutes ahead -> (sum of absolute errors, pairs, pairs inside the 80 % interval), for every
+/// horizon step of the backtest.
+type Scores = BTreeMap<i64, (f64, usize, usize)>;
 
 fn backtest(name: &str, tz: &str, first_origin: &str, dir: &Path) -> Scores {
     let out = dir.join(format!("{name}.csv"));
-    let status = Command::new(env!("CARGO_BIN_EXE_tidecast"))
+    let run = Command::new(env!("CARGO_BIN_EXE_tidecast"))
         .args(["backtest", "--history"])
         .arg(repo(&format!("tests/data/{name}.csv")))
         .args(["--from", first_origin, "--every", "1h", "--horizon", "60m"])
@@ -46,9 +42,9 @@ fn backtest(name: &str, tz: &str, first_origin: &str, dir: &Path) -> Scores {
         .output()
         .expect("the binary runs");
     assert!(
-        status.status.success(),
+        run.status.success(),
         "{name}: {}",
-        String::from_utf8_lossy(&status.stderr)
+        String::from_utf8_lossy(&run.stderr)
     );
     let text = std::fs::read_to_string(&out).unwrap();
     let mut lines = text.lines();
@@ -56,17 +52,17 @@ fn backtest(name: &str, tz: &str, first_origin: &str, dir: &Path) -> Scores {
         lines.next(),
         Some("origin,timestamp,forecast,lower,upper,actual")
     );
-    let mut scores = Scores::default();
+    let t = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().timestamp();
+    let mut scores = Scores::new();
     for line in lines {
         let c: Vec<&str> = line.split(',').collect();
         if c[5].is_empty() {
             continue; // no observation at the target (a gap): never scored
         }
-        let t = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().timestamp();
         let minutes = (t(c[1]) - t(c[0])) / 60;
         let v = |k: usize| c[k].parse::<f64>().unwrap();
         let (f, lo, hi, a) = (v(2), v(3), v(4), v(5));
-        let e = scores.by_horizon.entry(minutes).or_default();
+        let e = scores.entry(minutes).or_default();
         e.0 += (a - f).abs();
         e.1 += 1;
         e.2 += usize::from(lo <= a && a <= hi);
@@ -105,7 +101,7 @@ fn the_default_model_meets_the_accuracy_targets_on_every_given_series() {
         let expected = b["setup"]["n_origins"].as_u64().unwrap() as usize;
         for h in b["setup"]["horizons_minutes"].as_array().unwrap() {
             let minutes = h.as_f64().unwrap() as i64;
-            let (abs, pairs, _) = sc.by_horizon[&minutes];
+            let (abs, pairs, _) = sc[&minutes];
             assert_eq!(pairs, expected, "{name} {minutes} min: every origin scored");
             let mase = abs / pairs as f64 / scale;
             let (best_model, best) = b["models"]
@@ -125,7 +121,7 @@ fn the_default_model_meets_the_accuracy_targets_on_every_given_series() {
         }
         // 80 % intervals: 75-85 % of the actuals inside, at every horizon step.
         let (mut inside, mut all) = (0, 0);
-        for (minutes, (_, pairs, hit)) in &sc.by_horizon {
+        for (minutes, (_, pairs, hit)) in sc {
             let share = *hit as f64 / *pairs as f64;
             (inside, all) = (inside + hit, all + pairs);
             if !(0.75..=0.85).contains(&share) {
