@@ -5,9 +5,10 @@
 # training, 2 of test) or 14 (9.8 days of training); goog and Taylor with a growth trend (the
 # values times a ramp from 1 to 2 over the series), amzn with a decline (1 to 0.5), a seeded
 # random walk in log space with a daily cycle (a level no calendar gives; also its last 14
-# days), and two seeded 14-day weakly seasonal series (request counts with bursts, a CPU-like
-# AR(1)). Each is backtested from the baselines' first origin (the 70 % point, raised to 14
-# days when 2 test days remain) every hour, 60 minutes ahead (3 hours for hourly), with each
+# days), two seeded 14-day weakly seasonal series (request counts with bursts, a CPU-like
+# AR(1)), and the NAB counts thinned to a tenth (a low-volume service). Each is backtested
+# from the baselines' first origin (the 70 % point, raised to 14 days when 2 test days
+# remain) every hour, 60 minutes ahead (3 hours for hourly), with each
 # tidecast binary given, side by side. Where tests/eval/baselines-resampled/ holds the
 # baselines' results for a series (tests/eval/baselines.py run on exactly these files; see its
 # PROVENANCE.md), the first binary's backtest is also scored against them with the baselines'
@@ -50,6 +51,8 @@ specs=(
   "random_walk_14d - 5min walk UTC 60m 14"
   "elb_like - 5min elb UTC 60m"
   "cpu_like - 5min cpu UTC 60m"
+  "amzn_thin nab_twitter_volume_amzn 5min thin UTC 60m"
+  "goog_thin nab_twitter_volume_goog 5min thin UTC 60m"
 )
 for spec in "${specs[@]}"; do
   read -r name src step agg tz horizon days <<<"$spec"
@@ -93,6 +96,11 @@ else:
     s = pd.read_csv(src, parse_dates=["timestamp"]).set_index("timestamp").value
     if agg in ("trend", "decline"):  # times a ramp over the whole series
         r = (s * np.linspace(1, 2 if agg == "trend" else 0.5, len(s))).round(3)
+    elif agg == "thin":
+        # A tenth of the counts, kept at random from a fixed seed (binomial thinning): the
+        # same daily pattern and bursts at a service's low volume, 2-5 a step, many zeros.
+        rng = np.random.default_rng(13)
+        r = pd.Series(rng.binomial(s.values.astype(np.int64), 0.1), index=s.index, name="value")
     else:
         r = s if agg == "none" else getattr(s.resample(step), agg)()
 if int(days):
