@@ -5,7 +5,9 @@
 //! scores in the same files. What it asserts is what the accuracy issue asks: at every horizon
 //! of every series MASE at or below the best baseline's, on average at least 10 % below, and
 //! 80 % intervals covering 75-85 % of the actuals on every series at every horizon.
-//! (`scripts/accuracy.sh` prints the same numbers with the Python scorer; ~30 s here.)
+//! (`scripts/accuracy.sh` prints the same numbers with the Python scorer.) A second test
+//! does the same with looser bounds on the given series resampled and cut, against the
+//! baselines run on those (`tests/eval/baselines-resampled/`; `scripts/resampled.sh`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -31,11 +33,11 @@ const SERIES: [(&str, &str); 3] = [
 /// horizon step of the backtest.
 type Scores = BTreeMap<i64, (f64, usize, usize)>;
 
-fn backtest(name: &str, tz: &str, first_origin: &str, dir: &Path) -> Scores {
-    let out = dir.join(format!("{name}.csv"));
+fn backtest(name: &str, history: &Path, tz: &str, first_origin: &str, dir: &Path) -> Scores {
+    let out = dir.join(format!("{name}.forecast.csv"));
     let run = Command::new(env!("CARGO_BIN_EXE_tidecast"))
         .args(["backtest", "--history"])
-        .arg(repo(&format!("tests/data/{name}.csv")))
+        .arg(history)
         .args(["--from", first_origin, "--every", "1h", "--horizon", "60m"])
         .args(["--timezone", tz, "--quiet", "--out"])
         .arg(&out)
@@ -70,60 +72,119 @@ fn backtest(name: &str, tz: &str, first_origin: &str, dir: &Path) -> Scores {
     scores
 }
 
-#[test]
-fn the_default_model_meets_the_accuracy_targets_on_every_given_series() {
-    let dir = tempfile::tempdir().unwrap();
-    let baselines: Vec<Value> = SERIES
-        .iter()
-        .map(|(name, _)| {
-            let path = repo(&format!("tests/eval/baselines/{name}.json"));
-            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-        })
-        .collect();
-    // The three backtests at once (each is one process).
-    let scores: Vec<Scores> = std::thread::scope(|s| {
-        let handles: Vec<_> = SERIES
+/// One horizon's MASE against the best baseline's.
+struct Cell {
+    label: String,
+    mase: f64,
+    best_model: String,
+    best: f64,
+}
+
+impl Cell {
+    fn ratio(&self) -> f64 {
+        self.mase / self.best
+    }
+}
+
+/// The horizons the baselines scored, each as tidecast's MASE on the baselines' scale beside
+/// the best baseline's, from the baselines' results `b` and tidecast's backtest scores `sc`.
+fn cells(name: &str, b: &Value, sc: &Scores) -> Vec<Cell> {
+    let scale = b["setup"]["mase_scale"].as_f64().unwrap();
+    let expected = b["setup"]["n_origins"].as_u64().unwrap() as usize;
+    let mut out = Vec::new();
+    for h in b["setup"]["horizons_minutes"].as_array().unwrap() {
+        let minutes = h.as_f64().unwrap() as i64;
+        let (abs, pairs, _) = sc[&minutes];
+        assert_eq!(pairs, expected, "{name} {minutes} min: every origin scored");
+        let (best_model, best) = b["models"]
+            .as_object()
+            .unwrap()
             .iter()
-            .zip(&baselines)
-            .map(|((name, tz), b)| {
+            .filter_map(|(m, v)| Some((m, v["metrics"][minutes.to_string()]["mase"].as_f64()?)))
+            .min_by(|x, y| x.1.total_cmp(&y.1))
+            .unwrap();
+        let cell = Cell {
+            label: format!("{name} {minutes} min"),
+            mase: abs / pairs as f64 / scale,
+            best_model: best_model.clone(),
+            best,
+        };
+        eprintln!(
+            "{}: MASE {:.4} vs {} {:.4}",
+            cell.label, cell.mase, cell.best_model, cell.best
+        );
+        out.push(cell);
+    }
+    out
+}
+
+/// The 80 % intervals' coverage: (minutes ahead, share of actuals inside) for every horizon
+/// step, and over all of them.
+fn coverage(sc: &Scores) -> (Vec<(i64, f64)>, f64) {
+    let (mut inside, mut all) = (0, 0);
+    let mut steps = Vec::new();
+    for (minutes, (_, pairs, hit)) in sc {
+        steps.push((*minutes, *hit as f64 / *pairs as f64));
+        (inside, all) = (inside + hit, all + pairs);
+    }
+    (steps, inside as f64 / all as f64)
+}
+
+fn baseline(path: &str) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(repo(path)).unwrap()).unwrap()
+}
+
+/// Backtest every `(name, history, time zone)` at once (each is one process), from the first
+/// origin in its baselines' results.
+fn backtest_all(runs: &[(String, PathBuf, &str)], baselines: &[Value], dir: &Path) -> Vec<Scores> {
+    std::thread::scope(|s| {
+        let handles: Vec<_> = runs
+            .iter()
+            .zip(baselines)
+            .map(|((name, history, tz), b)| {
                 let origin = b["setup"]["first_origin"].as_str().unwrap().to_string();
-                let dir = dir.path();
-                s.spawn(move || backtest(name, tz, &origin, dir))
+                s.spawn(move || backtest(name, history, tz, &origin, dir))
             })
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
+    })
+}
+
+fn mean(v: &[f64]) -> f64 {
+    v.iter().sum::<f64>() / v.len() as f64
+}
+
+#[test]
+fn the_default_model_meets_the_accuracy_targets_on_every_given_series() {
+    let dir = tempfile::tempdir().unwrap();
+    let runs: Vec<(String, PathBuf, &str)> = SERIES
+        .iter()
+        .map(|(name, tz)| {
+            let history = repo(&format!("tests/data/{name}.csv"));
+            (name.to_string(), history, *tz)
+        })
+        .collect();
+    let baselines: Vec<Value> = SERIES
+        .iter()
+        .map(|(name, _)| baseline(&format!("tests/eval/baselines/{name}.json")))
+        .collect();
+    let scores = backtest_all(&runs, &baselines, dir.path());
 
     let mut ratios = Vec::new();
     let mut failures = Vec::new();
-    for (((name, _), b), sc) in SERIES.iter().zip(&baselines).zip(&scores) {
-        let scale = b["setup"]["mase_scale"].as_f64().unwrap();
-        let expected = b["setup"]["n_origins"].as_u64().unwrap() as usize;
-        for h in b["setup"]["horizons_minutes"].as_array().unwrap() {
-            let minutes = h.as_f64().unwrap() as i64;
-            let (abs, pairs, _) = sc[&minutes];
-            assert_eq!(pairs, expected, "{name} {minutes} min: every origin scored");
-            let mase = abs / pairs as f64 / scale;
-            let (best_model, best) = b["models"]
-                .as_object()
-                .unwrap()
-                .iter()
-                .filter_map(|(m, v)| Some((m, v["metrics"][minutes.to_string()]["mase"].as_f64()?)))
-                .min_by(|x, y| x.1.total_cmp(&y.1))
-                .unwrap();
-            ratios.push(mase / best);
-            eprintln!("{name} {minutes} min: MASE {mase:.4} vs {best_model} {best:.4}");
-            if mase > best {
+    for (((name, _, _), b), sc) in runs.iter().zip(&baselines).zip(&scores) {
+        for cell in cells(name, b, sc) {
+            ratios.push(cell.ratio());
+            if cell.mase > cell.best {
                 failures.push(format!(
-                    "{name} {minutes} min: MASE {mase:.4} above {best_model}'s {best:.4}"
+                    "{}: MASE {:.4} above {}'s {:.4}",
+                    cell.label, cell.mase, cell.best_model, cell.best
                 ));
             }
         }
         // 80 % intervals: 75-85 % of the actuals inside, at every horizon step.
-        let (mut inside, mut all) = (0, 0);
-        for (minutes, (_, pairs, hit)) in sc {
-            let share = *hit as f64 / *pairs as f64;
-            (inside, all) = (inside + hit, all + pairs);
+        let (steps, all) = coverage(sc);
+        for (minutes, share) in steps {
             if !(0.75..=0.85).contains(&share) {
                 failures.push(format!(
                     "{name} {minutes} min: 80 % interval covers {:.1} %",
@@ -131,12 +192,9 @@ fn the_default_model_meets_the_accuracy_targets_on_every_given_series() {
                 ));
             }
         }
-        eprintln!(
-            "{name}: 80 % interval coverage {:.1} %",
-            100.0 * inside as f64 / all as f64
-        );
+        eprintln!("{name}: 80 % interval coverage {:.1} %", 100.0 * all);
     }
-    let mean = ratios.iter().sum::<f64>() / ratios.len() as f64;
+    let mean = mean(&ratios);
     eprintln!(
         "mean MASE / best baseline: {mean:.4} over {} cells",
         ratios.len()
@@ -145,6 +203,173 @@ fn the_default_model_meets_the_accuracy_targets_on_every_given_series() {
         failures.push(format!(
             "mean MASE / best baseline {mean:.4}: not 10 % below"
         ));
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// A series `scripts/resampled.sh` derives from a given one, rebuilt here as pandas built it
+/// for the baselines in `tests/eval/baselines-resampled/`.
+enum Derived {
+    /// Sums over bins of this many seconds, aligned to midnight UTC (pandas'
+    /// `resample(step).sum()`: a bin with no values sums to 0).
+    Sum(i64),
+    /// The points at or after the last one minus this many days, as written.
+    LastDays(i64),
+}
+
+fn derive(src: &Path, how: &Derived, dst: &Path) {
+    let text = std::fs::read_to_string(src).unwrap();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap();
+    let rows: Vec<(i64, &str)> = lines
+        .map(|l| {
+            let (t, _) = l.split_once(',').unwrap();
+            (DateTime::parse_from_rfc3339(t).unwrap().timestamp(), l)
+        })
+        .collect();
+    let mut out = format!("{header}\n");
+    match how {
+        Derived::LastDays(days) => {
+            let from = rows.last().unwrap().0 - days * 86_400;
+            for (_, l) in rows.iter().filter(|(t, _)| *t >= from) {
+                out.push_str(l);
+                out.push('\n');
+            }
+        }
+        Derived::Sum(step) => {
+            let bin = |t: i64| t.div_euclid(*step) * step;
+            let (first, last) = (bin(rows[0].0), bin(rows.last().unwrap().0));
+            let mut sums = vec![0.0; ((last - first) / step + 1) as usize];
+            for (t, l) in &rows {
+                let v: f64 = l.split_once(',').unwrap().1.parse().unwrap();
+                sums[((bin(*t) - first) / step) as usize] += v;
+            }
+            for (k, v) in sums.iter().enumerate() {
+                let t = DateTime::from_timestamp(first + k as i64 * step, 0).unwrap();
+                out.push_str(&format!("{},{v}\n", t.format("%Y-%m-%dT%H:%M:%SZ")));
+            }
+        }
+    }
+    std::fs::write(dst, out).unwrap();
+}
+
+/// On series the models were not tuned on (the given ones at other steps and cut to two
+/// weeks of history, as `scripts/resampled.sh` makes them), against the baselines run on
+/// exactly those series: a guard that the model's lead is not the given files' alone. The
+/// bounds are looser than the given series' targets, since a cut leaves 2 test days (48
+/// origins a horizon): measured 2026-12-05, mean ratio 0.888 over 34 cells, 31 at or below
+/// the best baseline, the worst 1.22 (Taylor's last 16 days at 60 minutes), coverage 77-84 %
+/// a series. It fails if the mean rises above 0.92, a cell above 1.3 or a series' coverage
+/// leaves 70-90 %.
+#[test]
+fn the_default_model_keeps_its_lead_on_the_given_series_resampled_and_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let derived: [(&str, &str, &str, Derived); 10] = [
+        (
+            "amzn_10m",
+            "nab_twitter_volume_amzn",
+            "UTC",
+            Derived::Sum(600),
+        ),
+        (
+            "amzn_15m",
+            "nab_twitter_volume_amzn",
+            "UTC",
+            Derived::Sum(900),
+        ),
+        (
+            "goog_10m",
+            "nab_twitter_volume_goog",
+            "UTC",
+            Derived::Sum(600),
+        ),
+        (
+            "goog_15m",
+            "nab_twitter_volume_goog",
+            "UTC",
+            Derived::Sum(900),
+        ),
+        (
+            "amzn_16d",
+            "nab_twitter_volume_amzn",
+            "UTC",
+            Derived::LastDays(16),
+        ),
+        (
+            "goog_16d",
+            "nab_twitter_volume_goog",
+            "UTC",
+            Derived::LastDays(16),
+        ),
+        (
+            "taylor_16d",
+            "taylor_uk_electricity",
+            "Europe/London",
+            Derived::LastDays(16),
+        ),
+        (
+            "amzn_14d",
+            "nab_twitter_volume_amzn",
+            "UTC",
+            Derived::LastDays(14),
+        ),
+        (
+            "goog_14d",
+            "nab_twitter_volume_goog",
+            "UTC",
+            Derived::LastDays(14),
+        ),
+        (
+            "taylor_14d",
+            "taylor_uk_electricity",
+            "Europe/London",
+            Derived::LastDays(14),
+        ),
+    ];
+    let runs: Vec<(String, PathBuf, &str)> = derived
+        .iter()
+        .map(|(name, src, tz, how)| {
+            let history = dir.path().join(format!("{name}.csv"));
+            derive(&repo(&format!("tests/data/{src}.csv")), how, &history);
+            (name.to_string(), history, *tz)
+        })
+        .collect();
+    let baselines: Vec<Value> = derived
+        .iter()
+        .map(|(name, ..)| baseline(&format!("tests/eval/baselines-resampled/{name}.json")))
+        .collect();
+    let scores = backtest_all(&runs, &baselines, dir.path());
+
+    let mut ratios = Vec::new();
+    let mut failures = Vec::new();
+    for (((name, _, _), b), sc) in runs.iter().zip(&baselines).zip(&scores) {
+        for cell in cells(name, b, sc) {
+            ratios.push(cell.ratio());
+            if cell.ratio() > 1.3 {
+                failures.push(format!(
+                    "{}: MASE {:.4}, {:.2}x {}'s {:.4}",
+                    cell.label,
+                    cell.mase,
+                    cell.ratio(),
+                    cell.best_model,
+                    cell.best
+                ));
+            }
+        }
+        let (_, all) = coverage(sc);
+        eprintln!("{name}: 80 % interval coverage {:.1} %", 100.0 * all);
+        if !(0.70..=0.90).contains(&all) {
+            failures.push(format!("{name}: 80 % interval covers {:.1} %", 100.0 * all));
+        }
+    }
+    let mean = mean(&ratios);
+    let ahead = ratios.iter().filter(|r| **r <= 1.0).count();
+    eprintln!(
+        "mean MASE / best baseline: {mean:.4} over {} cells, {ahead} at or below",
+        ratios.len()
+    );
+    if mean > 0.92 {
+        failures.push(format!("mean MASE / best baseline {mean:.4} above 0.92"));
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
