@@ -632,27 +632,24 @@ mod tests {
     #[test]
     fn the_validation_refits_at_whole_days_once_the_history_grew_by_a_tenth() {
         let day = 288;
+        // The days into a validation of `days` after `before` days at which it refits.
+        let refits = |before: usize, days: usize| {
+            let (split, mut fitted_to) = (before * day, before * day);
+            let mut out = Vec::new();
+            for at in split..=split + days * day {
+                if refit_due(split, fitted_to, at, day) {
+                    fitted_to = at;
+                    out.push((at - split) / day);
+                }
+            }
+            out
+        };
         // Five days before the validation: every day adds at least a tenth.
-        let (split, mut fitted_to) = (5 * day, 5 * day);
-        let mut refits = Vec::new();
-        for at in split..=split + 5 * day {
-            if refit_due(split, fitted_to, at, day) {
-                fitted_to = at;
-                refits.push((at - split) / day);
-            }
-        }
-        assert_eq!(refits, [1, 2, 3, 4, 5]);
+        assert_eq!(refits(5, 5), [1, 2, 3, 4, 5]);
         // 38 days before it: a week adds 18 %, so one refit, on the fourth day.
-        let (split, mut fitted_to) = (38 * day, 38 * day);
-        let mut refits = Vec::new();
-        for at in split..=split + 7 * day {
-            if refit_due(split, fitted_to, at, day) {
-                fitted_to = at;
-                refits.push((at - split) / day);
-            }
-        }
-        assert_eq!(refits, [4]);
+        assert_eq!(refits(38, 7), [4]);
         // Never between whole days, nor at the split itself.
+        let split = 38 * day;
         assert!(!refit_due(split, split, split, day));
         assert!(!refit_due(split, split, split + 4 * day + 1, day));
     }
