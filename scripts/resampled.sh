@@ -17,7 +17,9 @@
 # Usage: scripts/resampled.sh [tidecast ...]   (default: builds target/.../tidecast)
 # ONLY='tidal_1m goog_14d' scripts/resampled.sh ... runs only the named series.
 # KEEP=DIR scripts/resampled.sh ... also copies the series it writes into DIR (to run
-# tests/eval/baselines.py on exactly those files).
+# tests/eval/baselines.py on exactly those files). The seeded series are also copied to
+# tests/data/heldout/ for tests/accuracy.rs, which rebuilds the others itself: a change to
+# how any series is made here must be made there too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/common.sh
