@@ -48,6 +48,11 @@ fn backtest(name: &str, history: &Path, tz: &str, first_origin: &str, dir: &Path
         "{name}: {}",
         String::from_utf8_lossy(&run.stderr)
     );
+    // `scripts/same-output.sh` keeps every backtest to compare two builds byte for byte.
+    if let Some(keep) = std::env::var_os("TIDECAST_KEEP_BACKTESTS") {
+        std::fs::create_dir_all(&keep).unwrap();
+        std::fs::copy(&out, Path::new(&keep).join(format!("{name}.forecast.csv"))).unwrap();
+    }
     let text = std::fs::read_to_string(&out).unwrap();
     let mut lines = text.lines();
     assert_eq!(
