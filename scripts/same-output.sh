@@ -14,10 +14,13 @@ out=$(mktemp -d)
 tree=$(mktemp -d)
 trap 'git worktree remove --force "$tree" >/dev/null 2>&1 || true; rm -rf "$tree"' EXIT
 git worktree add --detach "$tree" "$base" >/dev/null
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tidecast-target}"
+# Each side builds in its own target directory: cargo names a workspace's artifacts by their
+# path inside the workspace, so two checkouts sharing one would overwrite each other's.
+target=${CARGO_TARGET_DIR:-$HOME/.cache/tidecast-target}
 
-run_side() { # DIR NAME
+run_side() { # DIR NAME TARGET_DIR
   local dir=$1 keep=$out/$2
+  export CARGO_TARGET_DIR=$3
   mkdir -p "$keep"
   (cd "$dir" && TIDECAST_KEEP_BACKTESTS=$keep cargo test -q -p tidecast --test accuracy >&2)
   (cd "$dir" && cargo build -q -p tidecast >&2)
@@ -33,8 +36,8 @@ run_side() { # DIR NAME
   done
 }
 
-run_side "$tree" base
-run_side "$PWD" head
+run_side "$tree" base "$target-base"
+run_side "$PWD" head "$target"
 if diff -r -q "$out/base" "$out/head"; then
   echo "identical: $(find "$out/head" -type f | wc -l) backtest files, $(cat "$out"/head/* | wc -c) bytes"
 else

@@ -214,6 +214,29 @@ impl Calendar {
     }
 }
 
+/// The farthest a lag looks back for a day of the same kind: 9 days, so the day after a
+/// week-long holiday (China's National Day, 1-7 October) looks back to the working day before
+/// it (8 days back); with none in reach it looks at yesterday.
+pub const MAX_DAY_BACK: usize = 9;
+
+/// The days back (1..=[`MAX_DAY_BACK`]) to the nearest earlier day of the kind `working`,
+/// where `working_back(k)` is the kind `k` days back (`None` before the data); 1 where none
+/// is in reach. The one rule behind [`days_back`] and a served forecast's daily lags.
+pub fn same_kind_back(working: bool, working_back: impl Fn(usize) -> Option<bool>) -> usize {
+    (1..=MAX_DAY_BACK)
+        .find(|k| working_back(*k) == Some(working))
+        .unwrap_or(1)
+}
+
+/// For each index of a grid with `day` points a day, the days back (1..=[`MAX_DAY_BACK`]) to
+/// the nearest earlier index at the same time of day on a day of the same kind (`working`
+/// or not); 1 where none is in reach.
+pub fn days_back(working: &[bool], day: usize) -> Vec<u8> {
+    (0..working.len())
+        .map(|j| same_kind_back(working[j], |k| j.checked_sub(k * day).map(|i| working[i])) as u8)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,15 @@
 use crate::{Error, Result};
 use chrono::DateTime;
 
+/// Seconds in a minute.
+pub const SECS_PER_MINUTE: i64 = 60;
+/// Seconds in an hour.
+pub const SECS_PER_HOUR: i64 = 60 * SECS_PER_MINUTE;
+/// Seconds in a day on the UTC grid (local days may be 23 or 25 hours; see [`crate::Calendar`]).
+pub const SECS_PER_DAY: i64 = 24 * SECS_PER_HOUR;
+/// Seconds in a week.
+pub const SECS_PER_WEEK: i64 = 7 * SECS_PER_DAY;
+
 /// Parse a duration such as `90s`, `15m`, `1h`, `7d`, `2w` or `1h30m` into whole seconds.
 pub fn parse_duration(input: &str) -> Result<i64> {
     let err = |reason| Error::Duration {
@@ -21,10 +30,10 @@ pub fn parse_duration(input: &str) -> Result<i64> {
         }
         let unit = match c {
             's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            'd' => 86_400,
-            'w' => 7 * 86_400,
+            'm' => SECS_PER_MINUTE,
+            'h' => SECS_PER_HOUR,
+            'd' => SECS_PER_DAY,
+            'w' => SECS_PER_WEEK,
             _ => return Err(err("unknown unit (use s, m, h, d or w)")),
         };
         if num.is_empty() {
@@ -49,7 +58,12 @@ pub fn parse_duration(input: &str) -> Result<i64> {
 
 /// Format whole seconds in the largest exact unit (`3600` -> `1h`).
 pub fn format_duration(seconds: i64) -> String {
-    for (unit, n) in [("w", 604_800), ("d", 86_400), ("h", 3600), ("m", 60)] {
+    for (unit, n) in [
+        ("w", SECS_PER_WEEK),
+        ("d", SECS_PER_DAY),
+        ("h", SECS_PER_HOUR),
+        ("m", SECS_PER_MINUTE),
+    ] {
         if seconds != 0 && seconds % n == 0 {
             return format!("{}{unit}", seconds / n);
         }

@@ -23,6 +23,9 @@ pub enum Error {
     /// A parameter is out of its valid range.
     #[error("invalid parameter: {0}")]
     InvalidParameter(String),
+    /// A model's own error (its crate's error type, boxed so the chain of causes is kept).
+    #[error(transparent)]
+    Model(Box<dyn std::error::Error + Send + Sync + 'static>),
 }
 
 /// Result with [`Error`] as the default error.

@@ -16,8 +16,13 @@ mod model;
 mod series;
 pub mod synth;
 
-pub use calendar::{Calendar, CalendarError, DayType, LocalTime};
-pub use duration::{format_duration, parse_duration, parse_timestamp};
+pub use calendar::{
+    Calendar, CalendarError, DayType, LocalTime, MAX_DAY_BACK, days_back, same_kind_back,
+};
+pub use duration::{
+    SECS_PER_DAY, SECS_PER_HOUR, SECS_PER_MINUTE, SECS_PER_WEEK, format_duration, parse_duration,
+    parse_timestamp,
+};
 pub use error::{Error, Result};
 pub use forecast::Forecast;
 pub use model::{Fit, Predict};

@@ -1,5 +1,15 @@
 //! Prediction intervals calibrated by horizon on out-of-sample residuals.
 
+use crate::{Error, Result};
+
+/// Refuse quantile levels outside `(0, 1)` before any forecast is made.
+pub(crate) fn check_quantiles(quantiles: &[f64]) -> Result<()> {
+    match quantiles.iter().find(|q| !(**q > 0.0 && **q < 1.0)) {
+        Some(q) => Err(Error::Quantile(*q)),
+        None => Ok(()),
+    }
+}
+
 /// Quantile levels stored per horizon; others are interpolated between them. Stored as
 /// f32: a serving process holds one table per target, and thousands of targets.
 const LEVELS: [f64; 15] = [

@@ -6,12 +6,16 @@
 //! backtest origin at `t` therefore run exactly the same computation: the backtest is an
 //! honest replay of production.
 
-use crate::AutoSpec;
 use crate::naive::{Season, SeasonalNaiveSpec};
 use crate::tidal::TidalSpec;
+use crate::{AutoSpec, Error, Result};
 use std::str::FromStr;
 use std::sync::Arc;
-use tidecast_core::{Calendar, Error, Fit, Forecast, Predict, Result, Series};
+use tidecast_core::{Calendar, Forecast, Predict, SECS_PER_DAY, Series};
+
+/// The training window's default: six weeks, so the weekly lags have four weeks of rows and
+/// the decomposition two weekly cycles; the accuracy figures are measured with it.
+pub const DEFAULT_WINDOW_SECS: i64 = 42 * SECS_PER_DAY;
 
 /// The model families the CLI and the server can run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -48,15 +52,18 @@ impl ModelKind {
 }
 
 impl FromStr for ModelKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
         Self::ALL
             .iter()
             .find(|(_, n)| n.eq_ignore_ascii_case(s))
             .map(|(k, _)| *k)
             .ok_or_else(|| {
                 let names: Vec<_> = Self::ALL.iter().map(|(_, n)| *n).collect();
-                format!("unknown model {s:?} (expected one of {})", names.join(", "))
+                Error::UnknownModel {
+                    given: s.to_string(),
+                    expected: names.join(", "),
+                }
             })
     }
 }
@@ -90,8 +97,8 @@ impl Forecaster {
     pub fn new(calendar: Arc<Calendar>) -> Self {
         Self {
             kind: ModelKind::Auto,
-            refit_every: 86_400,
-            window: 42 * 86_400,
+            refit_every: SECS_PER_DAY,
+            window: DEFAULT_WINDOW_SECS,
             quantiles: vec![0.1, 0.9],
             calendar,
         }
@@ -126,21 +133,22 @@ impl Forecaster {
     pub fn fit_at(&self, history: &Series, at: i64, steps: usize) -> Result<Box<dyn Predict>> {
         let train = history.window(at - self.window + 1, at);
         if train.observed() == 0 {
-            return Err(Error::NotEnoughData(format!(
-                "no observations in the {}s before the refit point {}",
-                self.window,
-                tidecast_core::format_timestamp(at)
-            )));
+            return Err(Error::EmptyWindow {
+                window: self.window,
+                at: tidecast_core::format_timestamp(at),
+            });
         }
         let cal = self.calendar.clone();
         Ok(match self.kind {
-            ModelKind::Auto => Box::new(AutoSpec::new().max_horizon(steps).fit(&train, cal)?),
-            ModelKind::Tidal => Box::new(TidalSpec::new().max_horizon(steps).fit(&train, cal)?),
+            ModelKind::Auto => Box::new(AutoSpec::new().max_horizon(steps).fit_auto(&train, cal)?),
+            ModelKind::Tidal => {
+                Box::new(TidalSpec::new().max_horizon(steps).fit_tidal(&train, cal)?)
+            }
             ModelKind::SeasonalNaiveDay => {
-                Box::new(SeasonalNaiveSpec::new(Season::Day).fit(&train, cal)?)
+                Box::new(SeasonalNaiveSpec::new(Season::Day).fit_naive(&train)?)
             }
             ModelKind::SeasonalNaiveWeek => {
-                Box::new(SeasonalNaiveSpec::new(Season::Week).fit(&train, cal)?)
+                Box::new(SeasonalNaiveSpec::new(Season::Week).fit_naive(&train)?)
             }
         })
     }
@@ -149,9 +157,11 @@ impl Forecaster {
     /// `history`, its state updated with every observation after it. Its
     /// [`Predict::name`] says what the fit chose.
     pub fn fit_latest(&self, history: &Series, steps: usize) -> Result<Box<dyn Predict>> {
-        let last = history
-            .end()
-            .ok_or_else(|| Error::NotEnoughData("empty history".into()))?;
+        let last = history.end().ok_or_else(|| Error::NotEnoughData {
+            model: "a forecast",
+            needed: "a history".into(),
+            got: "an empty one".into(),
+        })?;
         let at = self.refit_point(last);
         let mut model = self.fit_at(history, at, steps)?;
         let from = history.index_at_or_before(at).map_or(0, |i| i + 1);
@@ -163,8 +173,9 @@ impl Forecaster {
 
     /// Forecast `steps` grid points after the end of `history`.
     pub fn forecast(&self, history: &Series, steps: usize) -> Result<Forecast> {
-        self.fit_latest(history, steps)?
-            .predict(steps, &self.quantiles)
+        Ok(self
+            .fit_latest(history, steps)?
+            .predict(steps, &self.quantiles)?)
     }
 
     /// The quantile levels forecasts carry.
@@ -182,7 +193,7 @@ impl Forecaster {
         mut progress: impl FnMut(usize),
     ) -> Result<Vec<OriginForecast>> {
         if origins.windows(2).any(|w| w[1] < w[0]) {
-            return Err(Error::InvalidParameter("origins must ascend".into()));
+            return Err(Error::OriginsNotAscending);
         }
         let mut out = Vec::with_capacity(origins.len());
         /// The model of the current refit: its refit point, the model, the next history
@@ -196,9 +207,8 @@ impl Forecaster {
         let mut current: Option<Current> = None;
         for (k, &origin) in origins.iter().enumerate() {
             let Some(last) = history.index_at_or_before(origin) else {
-                return Err(Error::NotEnoughData(format!(
-                    "origin {} is before the first sample",
-                    tidecast_core::format_timestamp(origin)
+                return Err(Error::OriginBeforeData(tidecast_core::format_timestamp(
+                    origin,
                 )));
             };
             let at = self.refit_point(history.timestamp(last));

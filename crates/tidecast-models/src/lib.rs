@@ -17,15 +17,18 @@
 mod auto;
 mod calibration;
 mod engine;
+mod error;
 mod lagreg;
 mod metrics;
 mod mstl;
 mod naive;
 mod profile;
 mod tidal;
+mod transform;
 
 pub use auto::{Auto, AutoSpec};
-pub use engine::{Forecaster, ModelKind, OriginForecast};
+pub use engine::{DEFAULT_WINDOW_SECS, Forecaster, ModelKind, OriginForecast};
+pub use error::{Error, Result};
 pub use metrics::{HorizonScore, score};
 pub use naive::{Season, SeasonalNaive, SeasonalNaiveSpec};
 pub use profile::ProfileKind;

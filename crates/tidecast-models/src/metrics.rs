@@ -1,4 +1,4 @@
-//! Accuracy metrics for backtests, computed the way `shared/eval/score.py` computes them.
+//! Accuracy metrics for backtests, computed the way `tests/eval/score.py` computes them.
 
 use crate::OriginForecast;
 use tidecast_core::Series;
@@ -27,7 +27,7 @@ pub fn score(series: &Series, results: &[OriginForecast], horizons: &[usize]) ->
     let Some(first) = results.first() else {
         return Vec::new();
     };
-    let period = (86_400 / series.step()).max(1) as usize;
+    let period = (tidecast_core::SECS_PER_DAY / series.step()).max(1) as usize;
     let train_end = first.last_index + 1;
     let scale = {
         let d: Vec<f64> = (period..train_end)

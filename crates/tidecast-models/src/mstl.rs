@@ -19,7 +19,7 @@
 //! ran with jumps of 10). The golden test ties the exact variant to statsforecast's `mstl`
 //! (fixture from `scripts/golden_mstl.py`) and the production variant to the exact one.
 
-use crate::lagreg::Space;
+use crate::transform::Space;
 
 /// The seasonal part of a decomposition, as needed to forecast: the last cycle of each
 /// component (one day, and one week when the window holds two), each repeated forward.
@@ -87,6 +87,8 @@ impl Seasonal {
         if exact {
             stl.seasonal_jump(1).trend_jump(1).low_pass_jump(1);
         }
+        // stlrs refuses only series shorter than two periods or invalid parameters: a window
+        // that does not decompose, which `None` already means.
         let fit = stlrs::Mstl::params()
             .stl_params(stl)
             .fit(&filled, &periods)
@@ -206,9 +208,8 @@ const DESPIKE_K: f64 = 10.0;
 /// standard deviations of the series' steps (1.4826 times the median absolute step) outside
 /// the range of the middle two of its four neighbours. A step edge or a ramp corner lies
 /// inside that range and is kept; so are peaks wider than two points. STL is a least-squares
-/// smoother: without this, one scrape glitch of 1,000x the level in the window put a fraction
-/// of itself into every seasonal cycle it touched, and the forecast for that time of day rose
-/// 2.6-5.8x (the `auto` test with a glitch).
+/// smoother: without this, one scrape glitch puts a fraction of itself into every seasonal
+/// cycle it touches, and scales the forecast for that time of day.
 fn despike(y: &[f64], k: f64) -> Vec<f64> {
     let n = y.len();
     if n < 5 {
@@ -244,10 +245,8 @@ const OFF_PATTERN_K: f64 = 8.0;
 /// median absolute value) outside the range of those values: a weekend next to weekdays
 /// stays (the other weekend day, or the same day a week away, is in its range), and so does
 /// a pattern that changes for good (the days after it are in range of one another). STL's
-/// seasonal components average each time of day over a few cycles: without this, three
-/// hours of zeros at 03:00-06:00 in a 14-day window of 5-minute load (80 at night, 1,000 at
-/// the peaks) put the log-space decomposition's forecasts of the morning ramp 300 too high
-/// for days, and `auto`'s error was 1.65x the tidal model's.
+/// seasonal components average each time of day over a few cycles: without this, an outage's
+/// hours of zeros skew the decomposition's forecasts of that time of day for days.
 fn off_pattern(y: &[f64], day: usize, week: usize, k: f64) -> Vec<f64> {
     let n = y.len();
     if n < 3 * day {

@@ -1,10 +1,10 @@
 //! Seasonal naive forecasts: the value one day (or one week) earlier on the grid.
 
-use crate::calibration::Calibration;
-use crate::tidal::check_quantiles;
+use crate::calibration::{Calibration, check_quantiles};
+use crate::{Error, Result};
 use std::collections::VecDeque;
 use std::sync::Arc;
-use tidecast_core::{Calendar, Error, Fit, Forecast, Predict, Result, Series};
+use tidecast_core::{Calendar, Fit, Forecast, Predict, SECS_PER_DAY, SECS_PER_WEEK, Series};
 
 /// The season of a seasonal naive model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,8 +18,8 @@ pub enum Season {
 impl Season {
     fn seconds(self) -> i64 {
         match self {
-            Season::Day => 86_400,
-            Season::Week => 7 * 86_400,
+            Season::Day => SECS_PER_DAY,
+            Season::Week => SECS_PER_WEEK,
         }
     }
 }
@@ -54,21 +54,30 @@ pub struct SeasonalNaive {
 impl Fit for SeasonalNaiveSpec {
     type Fitted = SeasonalNaive;
 
-    fn fit(&self, history: &Series, _calendar: Arc<Calendar>) -> Result<SeasonalNaive> {
+    fn fit(
+        &self,
+        history: &Series,
+        _calendar: Arc<Calendar>,
+    ) -> tidecast_core::Result<SeasonalNaive> {
+        Ok(self.fit_naive(history)?)
+    }
+}
+
+impl SeasonalNaiveSpec {
+    pub(crate) fn fit_naive(&self, history: &Series) -> Result<SeasonalNaive> {
         let step = history.step();
         let secs = self.season.seconds();
         if secs % step != 0 {
-            return Err(Error::InvalidParameter(format!(
-                "a {step}s step does not divide the {secs}s season"
-            )));
+            return Err(Error::SeasonNotWhole { step, season: secs });
         }
         let period = (secs / step) as usize;
         let y = history.values();
         if y.len() <= period {
-            return Err(Error::NotEnoughData(format!(
-                "seasonal naive needs more than one season ({period} points), got {}",
-                y.len()
-            )));
+            return Err(Error::NotEnoughData {
+                model: "seasonal naive",
+                needed: format!("more than one season ({period} points)"),
+                got: format!("{} points", y.len()),
+            });
         }
         let mut diffs: Vec<f64> = (period..y.len()).map(|i| y[i] - y[i - period]).collect();
         diffs.retain(|d| d.is_finite());
@@ -118,8 +127,8 @@ impl Predict for SeasonalNaive {
         self.last
     }
 
-    fn predict(&self, steps: usize, quantiles: &[f64]) -> Result<Forecast> {
-        check_quantiles(quantiles)?;
+    fn predict(&self, steps: usize, quantiles: &[f64]) -> tidecast_core::Result<Forecast> {
+        check_quantiles(quantiles).map_err(tidecast_core::Error::from)?;
         let n = self.buffer.len() as i64;
         let point: Vec<f64> = (1..=steps as i64)
             .map(|h| {

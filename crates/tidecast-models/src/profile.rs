@@ -1,6 +1,6 @@
 //! Seasonal profiles by local time of day and day class.
 
-use tidecast_core::{DayType, LocalTime};
+use tidecast_core::{DayType, LocalTime, SECS_PER_DAY, SECS_PER_HOUR, SECS_PER_MINUTE};
 
 /// How days are grouped into profile classes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -56,13 +56,12 @@ pub(crate) struct Profile {
 }
 
 /// Values a profile bucket needs for its own median; with fewer (a day class seen on one
-/// or two days, at steps of 5 minutes or more) the median pools the neighbouring slots too.
-/// (One glitch of 20x the level on the only two Saturdays of a 14-day history put half of
-/// itself into that slot's profile, and every Saturday forecast there was 4.5x too high.)
+/// or two days, at steps of 5 minutes or more) the median pools the neighbouring slots too,
+/// so one glitch on one of two Saturdays does not become half of every Saturday's profile.
 const MIN_BUCKET: usize = 3;
 
 /// Profile slots are at least 5 minutes wide: finer buckets only add noise and memory.
-const MIN_SLOT_SECS: i64 = 300;
+const MIN_SLOT_SECS: i64 = 5 * SECS_PER_MINUTE;
 
 impl Profile {
     /// Estimate from grid values (`NaN` = missing) and their local times. `None` when no
@@ -74,8 +73,8 @@ impl Profile {
         locals: &[LocalTime],
         smooth: usize,
     ) -> Option<Profile> {
-        let slot_secs = step.clamp(MIN_SLOT_SECS, 3600) as u32;
-        let slots = 86_400usize.div_ceil(slot_secs as usize);
+        let slot_secs = step.clamp(MIN_SLOT_SECS, SECS_PER_HOUR) as u32;
+        let slots = (SECS_PER_DAY as usize).div_ceil(slot_secs as usize);
         let classes = kind.classes();
         let mut buckets: Vec<Vec<f64>> = vec![Vec::new(); classes * slots];
         let (mut offset_sum, mut offset_n) = (0.0, 0usize);
@@ -140,8 +139,8 @@ impl Profile {
     }
 }
 
-/// Median of a bucket (`NaN` if empty); reorders it. A selection, not a sort: linear time
-/// (the profile's medians were ~13 % of the 1,000-series fit as sorts).
+/// Median of a bucket (`NaN` if empty); reorders it. A selection, not a sort: linear time, and
+/// the medians are a large share of a fit.
 fn median(b: &mut [f64]) -> f64 {
     if b.is_empty() {
         return f64::NAN;

@@ -66,7 +66,7 @@ pub(crate) fn forecaster(args: &ModelArgs) -> Result<(Forecaster, Levels)> {
     let kind: ModelKind = args
         .model
         .parse()
-        .map_err(|e: String| usage(format!("--model: {e}")))?;
+        .map_err(|e: tidecast_models::Error| usage(format!("--model: {e}")))?;
     if !(args.interval > 0.0 && args.interval < 1.0) {
         return Err(usage(format!(
             "--interval must be in (0, 1), got {}",
