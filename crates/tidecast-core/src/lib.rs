@@ -1,12 +1,4 @@
-//! Domain types shared by every tidecast crate.
-//!
-//! * [`Series`]: a regular time grid with missing samples (`NaN`), built from raw samples
-//!   with step inference, de-duplication and gap bridging.
-//! * [`Calendar`]: local time in an IANA zone and day types from a holiday/event file.
-//! * [`Forecast`]: point forecasts with any number of quantiles.
-//! * [`Fit`] / [`Predict`]: the one interface every model implements.
-//!
-//! This crate does no I/O; readers and writers live in `tidecast-io`.
+#![doc = include_str!("../README.md")]
 
 mod calendar;
 mod duration;

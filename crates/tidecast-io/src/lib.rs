@@ -1,13 +1,4 @@
-//! Series files for tidecast, per the CLI data contract.
-//!
-//! * [`read_series`] reads CSV or Parquet (`timestamp,value`; RFC 3339 or Unix-seconds
-//!   timestamps; unsorted rows, duplicates, missing values) into a [`Series`](tidecast_core::Series), with errors
-//!   that name the file, the line and the problem.
-//! * [`write_table`] writes forecasts, backtests and fetched series as CSV or Parquet,
-//!   atomically (a temporary file renamed into place), so a failed run never leaves a
-//!   half-written file where a good one was.
-//!
-//! polars is confined to this crate: nothing in its public API mentions a polars type.
+#![doc = include_str!("../README.md")]
 
 mod read;
 mod write;

@@ -1,18 +1,4 @@
-//! tidecast's forecasting models.
-//!
-//! * [`AutoSpec`] / [`Auto`]: the default; the tidal model, a ridge lag regression, an MSTL
-//!   decomposition forecast and a persistent-level variant, weighted per horizon by an inner
-//!   rolling-origin backtest.
-//! * [`TidalSpec`] / [`Tidal`]: a seasonal profile by local time of day and day class
-//!   times a level that follows the latest observations, tuned per series by an inner
-//!   rolling-origin validation.
-//! * [`SeasonalNaiveSpec`] / [`SeasonalNaive`]: the value one day or one week earlier.
-//! * [`Forecaster`]: the refit schedule that `forecast`, `backtest` and the server share,
-//!   so a backtest is an honest replay of production.
-//! * [`score`]: MASE, sMAPE, peak under-forecast and interval coverage by horizon.
-//!
-//! Every model implements [`tidecast_core::Fit`] / [`tidecast_core::Predict`] and returns
-//! quantiles calibrated on its own out-of-sample residuals, per horizon.
+#![doc = include_str!("../README.md")]
 
 mod auto;
 mod calibration;

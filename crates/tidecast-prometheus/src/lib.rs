@@ -1,14 +1,4 @@
-//! A client for the Prometheus HTTP API (and what speaks it: Thanos, Mimir,
-//! VictoriaMetrics) that turns range queries into labelled series.
-//!
-//! * [`Client::query_range`] splits long ranges under Prometheus' 11,000-points-per-series
-//!   limit (no gaps or duplicates at chunk edges), fetches chunks in parallel (bounded),
-//!   retries connection errors, 5xx and 429 with exponential backoff and jitter, and
-//!   surfaces a 4xx's `errorType`/`error` verbatim. `NaN`/`±Inf` become missing samples.
-//! * [`SeriesStore`] keeps a bounded window per series and refreshes it incrementally.
-//!
-//! Every error names the URL it was talking to; a failed chunk fails the whole query:
-//! a partial result is never returned as if it were complete.
+#![doc = include_str!("../README.md")]
 
 mod client;
 mod store;

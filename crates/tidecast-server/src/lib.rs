@@ -1,9 +1,4 @@
-//! The `external.metrics.k8s.io/v1beta1` API server for tidecast.
-//!
-//! [`router`] builds the axum router from an [`AppState`]; the binary adds TLS and the
-//! refresh loop. The request path only reads [`MetricStore`] (atomic per-target slots) and
-//! computes the served value with [`TargetView::serve`]: no I/O, no model work, no waiting
-//! on the refresh loop.
+#![doc = include_str!("../README.md")]
 
 mod policy;
 mod quantity;

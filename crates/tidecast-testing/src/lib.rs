@@ -1,12 +1,4 @@
-//! Test support for tidecast (dev-only).
-//!
-//! * [`PrometheusFixture`]: generates tidal history for several label sets, backfills it
-//!   with `promtool tsdb create-blocks-from openmetrics`, starts Debian's `prometheus` on
-//!   127.0.0.1 on a free port with its own data directory, and stops it by PID on drop.
-//! * [`FakeHttp`]: a tiny HTTP server with named scenarios (hang, malformed body, status
-//!   codes, failures then success) for faults a real Prometheus will not produce on demand.
-//! * [`data_path`]: the series files shipped in the repository's `tests/data/`.
-//! * [`status_mib`]: a memory figure of this process (for benchmarks).
+#![doc = include_str!("../README.md")]
 
 mod fake;
 mod prometheus;
