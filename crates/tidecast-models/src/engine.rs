@@ -6,6 +6,7 @@
 //! backtest origin at `t` therefore run exactly the same computation: the backtest is an
 //! honest replay of production.
 
+use crate::coarse::{Coarse, aggregate};
 use crate::naive::{Season, SeasonalNaiveSpec};
 use crate::tidal::TidalSpec;
 use crate::{AutoSpec, Error, Result};
@@ -76,6 +77,8 @@ pub struct Forecaster {
     refit_every: i64,
     window: i64,
     quantiles: Vec<f64>,
+    /// Fit on means over buckets of this many seconds when the series is finer.
+    coarse: Option<i64>,
     calendar: Arc<Calendar>,
 }
 
@@ -100,8 +103,17 @@ impl Forecaster {
             refit_every: SECS_PER_DAY,
             window: DEFAULT_WINDOW_SECS,
             quantiles: vec![0.1, 0.9],
+            coarse: None,
             calendar,
         }
+    }
+    /// Fit on means over buckets of `secs` (a multiple of the series' step, dividing the
+    /// refit interval) when the series is finer, and read the forecast back per step: a
+    /// 1-minute target can then run the combination, which applies from 5 minutes up.
+    /// `None` fits the series as it is.
+    pub fn aggregate(mut self, secs: Option<i64>) -> Self {
+        self.coarse = secs.filter(|s| *s > 0);
+        self
     }
     /// The model family.
     pub fn model(mut self, kind: ModelKind) -> Self {
@@ -132,6 +144,29 @@ impl Forecaster {
     /// Fit the model as it would have been fitted at refit point `at`.
     pub fn fit_at(&self, history: &Series, at: i64, steps: usize) -> Result<Box<dyn Predict>> {
         let train = history.window(at - self.window + 1, at);
+        let step = train.step();
+        match self.coarse {
+            Some(c) if c > step => {
+                if c % step != 0 || self.refit_every % c != 0 {
+                    return Err(Error::AggregateNotWhole {
+                        step,
+                        aggregate: c,
+                        refit_every: self.refit_every,
+                    });
+                }
+                let means = aggregate(&train, c)?;
+                let newest = means.values().last().copied().unwrap_or(f64::NAN);
+                let coarse_steps = ((steps as i64 * step + c - 1) / c) as usize;
+                let inner = self.fit_grid(&means, at, coarse_steps)?;
+                let last = train.end().unwrap_or(at);
+                Ok(Box::new(Coarse::new(inner, step, c, last, newest)))
+            }
+            _ => self.fit_grid(&train, at, steps),
+        }
+    }
+
+    /// Fit the model family on `train` as it is.
+    fn fit_grid(&self, train: &Series, at: i64, steps: usize) -> Result<Box<dyn Predict>> {
         if train.observed() == 0 {
             return Err(Error::EmptyWindow {
                 window: self.window,
@@ -140,15 +175,15 @@ impl Forecaster {
         }
         let cal = self.calendar.clone();
         Ok(match self.kind {
-            ModelKind::Auto => Box::new(AutoSpec::new().max_horizon(steps).fit_auto(&train, cal)?),
+            ModelKind::Auto => Box::new(AutoSpec::new().max_horizon(steps).fit_auto(train, cal)?),
             ModelKind::Tidal => {
-                Box::new(TidalSpec::new().max_horizon(steps).fit_tidal(&train, cal)?)
+                Box::new(TidalSpec::new().max_horizon(steps).fit_tidal(train, cal)?)
             }
             ModelKind::SeasonalNaiveDay => {
-                Box::new(SeasonalNaiveSpec::new(Season::Day).fit_naive(&train)?)
+                Box::new(SeasonalNaiveSpec::new(Season::Day).fit_naive(train)?)
             }
             ModelKind::SeasonalNaiveWeek => {
-                Box::new(SeasonalNaiveSpec::new(Season::Week).fit_naive(&train)?)
+                Box::new(SeasonalNaiveSpec::new(Season::Week).fit_naive(train)?)
             }
         })
     }

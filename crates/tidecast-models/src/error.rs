@@ -32,6 +32,19 @@ pub enum Error {
         /// The season in seconds.
         season: i64,
     },
+    /// An aggregation the grid cannot be split into.
+    #[error(
+        "cannot aggregate a {step}s step into {aggregate}s means refitted every {refit_every}s \
+         (the aggregate must be a multiple of the step and divide the refit interval)"
+    )]
+    AggregateNotWhole {
+        /// The series' step in seconds.
+        step: i64,
+        /// The aggregate in seconds.
+        aggregate: i64,
+        /// The refit interval in seconds.
+        refit_every: i64,
+    },
     /// Backtest origins out of order.
     #[error("backtest origins must ascend")]
     OriginsNotAscending,

@@ -2,6 +2,7 @@
 
 mod auto;
 mod calibration;
+mod coarse;
 mod engine;
 mod error;
 mod lagreg;

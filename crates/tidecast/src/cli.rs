@@ -206,6 +206,10 @@ pub(crate) struct ModelArgs {
     /// History each fit uses (the newest part).
     #[arg(long, default_value = "42d", value_name = "DURATION")]
     pub(crate) window: String,
+    /// Fit on means over buckets of this duration when the series is finer, reading the
+    /// forecast back per step (`none`: fit the series as it is).
+    #[arg(long, default_value = "none", value_name = "DURATION")]
+    pub(crate) aggregate: String,
 }
 
 #[derive(Debug, Args)]

@@ -84,6 +84,10 @@ pub(crate) fn forecaster(args: &ModelArgs) -> Result<(Forecaster, Levels)> {
         .model(kind)
         .refit_every(duration("refit-every", &args.refit_every)?)
         .window(duration("window", &args.window)?)
+        .aggregate(match args.aggregate.as_str() {
+            "none" => None,
+            d => Some(duration("aggregate", d)?),
+        })
         .quantiles(&all);
     Ok((
         f,
