@@ -1,6 +1,11 @@
 use crate::{Error, Result};
 use chrono::DateTime;
 
+/// The history a fit learns from by default: the newest 42 days (six of each weekday). One
+/// constant so `forecast`, `backtest` and `serve` default to the model the accuracy figures
+/// measure.
+pub const DEFAULT_WINDOW_SECS: i64 = 42 * 86_400;
+
 /// Parse a duration such as `90s`, `15m`, `1h`, `7d`, `2w` or `1h30m` into whole seconds.
 pub fn parse_duration(input: &str) -> Result<i64> {
     let err = |reason| Error::Duration {

@@ -16,8 +16,8 @@ mod model;
 mod series;
 pub mod synth;
 
-pub use calendar::{Calendar, CalendarError, DayType, LocalTime};
-pub use duration::{format_duration, parse_duration, parse_timestamp};
+pub use calendar::{Calendar, CalendarError, DayType, LocalTime, ZoneError};
+pub use duration::{DEFAULT_WINDOW_SECS, format_duration, parse_duration, parse_timestamp};
 pub use error::{Error, Result};
 pub use forecast::Forecast;
 pub use model::{Fit, Predict};
