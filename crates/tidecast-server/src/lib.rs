@@ -18,7 +18,7 @@ pub use policy::{
 };
 pub use quantity::milli_quantity;
 pub use routes::router;
-pub use selector::LabelSelector;
+pub use selector::{LabelSelector, SelectorError};
 pub use status::ApiError;
 pub use store::{MetricStore, Registry};
 pub use telemetry::{TargetMetrics, Telemetry};
