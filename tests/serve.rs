@@ -4,7 +4,7 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use tidecast_testing::{FixtureSeries, PrometheusFixture};
+use tidecast_testing::{FakeHttp, FixtureSeries, PrometheusFixture, Reply};
 
 struct Proc(Child);
 impl Drop for Proc {
@@ -309,13 +309,29 @@ fn serve_without_prometheus(
     extra: &str,
     ca: &std::path::Path,
 ) -> (Proc, u16) {
-    let (port, nothing) = (tidecast_testing::free_port(), tidecast_testing::free_port());
+    let nothing = tidecast_testing::free_port();
+    serve_with_prometheus(
+        dir,
+        &format!(r#"{{url: "http://127.0.0.1:{nothing}"}}"#),
+        extra,
+        ca,
+    )
+}
+
+/// [`serve_without_prometheus`] with the config's `prometheus:` section given.
+fn serve_with_prometheus(
+    dir: &std::path::Path,
+    prometheus: &str,
+    extra: &str,
+    ca: &std::path::Path,
+) -> (Proc, u16) {
+    let port = tidecast_testing::free_port();
     let cfg = dir.join("tidecast.yaml");
     std::fs::write(
         &cfg,
         format!(
             r#"listen: 127.0.0.1:{port}
-prometheus: {{url: "http://127.0.0.1:{nothing}"}}
+prometheus: {prometheus}
 targets:
   - {{name: a, metric: m, query: 'sum(up)'}}
 {extra}
@@ -472,4 +488,41 @@ fn sigterm_drains_before_the_listener_closes() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(!healthz(port, &ca), "the listener is closed");
+}
+
+/// The config's `prometheus.basic_auth` reaches Prometheus: the password is read from its
+/// file and sent as an `Authorization: Basic` header with every query.
+#[test]
+fn serve_sends_the_configured_basic_auth_to_prometheus() {
+    let fake = FakeHttp::start(vec![Reply::Status(
+        200,
+        r#"{"status":"success","data":{"resultType":"matrix","result":[]}}"#.into(),
+    )]);
+    let dir = tempfile::tempdir().unwrap();
+    let pki = dir.path().join("pki");
+    demo_pki(&pki);
+    std::fs::write(dir.path().join("password"), "p4ss\n").unwrap();
+    let (_proc, _port) = serve_with_prometheus(
+        dir.path(),
+        &format!(
+            r#"{{url: "{}", basic_auth: {{username: alice, password_file: password}}}}"#,
+            fake.url()
+        ),
+        "tls: {cert_file: pki/tls.crt, key_file: pki/tls.key}",
+        &pki.join("ca.crt"),
+    );
+    let t0 = Instant::now();
+    while fake.requests() == 0 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "no query reached Prometheus"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let req = fake.received()[0].to_ascii_lowercase();
+    // base64("alice:p4ss")
+    assert!(
+        req.contains("\r\nauthorization: basic ywxpy2u6cdrzcw==\r\n"),
+        "{req}"
+    );
 }

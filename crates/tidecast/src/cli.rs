@@ -131,9 +131,13 @@ pub(crate) struct PrometheusArgs {
     /// File holding a bearer token sent as `Authorization: Bearer ...`.
     #[arg(long, value_name = "FILE")]
     pub(crate) bearer_token_file: Option<PathBuf>,
-    /// HTTP basic auth user; the password comes from $TIDECAST_PROMETHEUS_PASSWORD.
-    #[arg(long, value_name = "USER")]
+    /// HTTP basic auth user; the password comes from --basic-auth-password-file or
+    /// $TIDECAST_PROMETHEUS_PASSWORD.
+    #[arg(long, value_name = "USER", conflicts_with = "bearer_token_file")]
     pub(crate) basic_auth_user: Option<String>,
+    /// File holding the basic auth password (surrounding whitespace is trimmed).
+    #[arg(long, value_name = "FILE", requires = "basic_auth_user")]
+    pub(crate) basic_auth_password_file: Option<PathBuf>,
     /// PEM CA bundle to trust for https:// (in addition to the system roots).
     #[arg(long, value_name = "FILE")]
     pub(crate) ca_file: Option<PathBuf>,

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tidecast_core::{Calendar, parse_duration};
+use tidecast_prometheus::ClientSettings;
 use tidecast_server::{Mode, Staleness, TargetMetrics};
 
 /// The file as written.
@@ -48,9 +49,17 @@ struct RawPrometheus {
     url: String,
     timeout: Option<String>,
     bearer_token_file: Option<PathBuf>,
+    basic_auth: Option<RawBasicAuth>,
     ca_file: Option<PathBuf>,
     #[serde(default)]
     headers: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBasicAuth {
+    username: String,
+    password_file: PathBuf,
 }
 
 /// One target as written; every field may also come from `defaults`.
@@ -112,7 +121,8 @@ pub(crate) struct Config {
     /// Which per-target families `/metrics` carries.
     pub(crate) target_metrics: TargetMetrics,
     pub(crate) tls: Tls,
-    pub(crate) prometheus: Option<PrometheusConfig>,
+    /// How to reach Prometheus; files it names are read when the client is built.
+    pub(crate) prometheus: Option<ClientSettings>,
     pub(crate) targets: Vec<Target>,
 }
 
@@ -123,15 +133,6 @@ pub(crate) struct Tls {
     pub(crate) client_ca_file: Option<PathBuf>,
     /// How often the files are checked for a new certificate (rotation by cert-manager).
     pub(crate) reload_interval: std::time::Duration,
-}
-
-#[derive(Debug, Clone)]
-pub(crate) struct PrometheusConfig {
-    pub(crate) url: String,
-    pub(crate) timeout: i64,
-    pub(crate) bearer_token_file: Option<PathBuf>,
-    pub(crate) ca_file: Option<PathBuf>,
-    pub(crate) headers: BTreeMap<String, String>,
 }
 
 /// One validated target. Durations are in seconds.
@@ -166,133 +167,16 @@ impl Config {
         Self::parse(&text, base).map_err(|e| UsageError(format!("{}: {e}", path.display())).into())
     }
 
+    /// Validate a config's text; relative paths in it are resolved against `base`.
     pub(crate) fn parse(text: &str, base: &Path) -> anyhow::Result<Config> {
         let raw: RawConfig = serde_yaml::from_str(text).map_err(|e| UsageError(e.to_string()))?;
-        let rel = |p: &Path| {
-            if p.is_absolute() {
-                p.to_path_buf()
-            } else {
-                base.join(p)
-            }
-        };
+        let base = Base(base);
         let listen = raw
             .listen
             .parse()
             .map_err(|e| err("listen", format!("{:?} is not host:port ({e})", raw.listen)))?;
-        let prometheus = match raw.prometheus {
-            None => None,
-            Some(p) => {
-                if !(p.url.starts_with("http://") || p.url.starts_with("https://")) {
-                    return Err(err(
-                        "prometheus.url",
-                        format!("{:?} must start with http:// or https://", p.url),
-                    ));
-                }
-                Some(PrometheusConfig {
-                    url: p.url,
-                    timeout: dur("prometheus.timeout", p.timeout.as_deref(), "30s")?,
-                    bearer_token_file: p.bearer_token_file.as_deref().map(rel),
-                    ca_file: p.ca_file.as_deref().map(rel),
-                    headers: p.headers,
-                })
-            }
-        };
-        if raw.targets.is_empty() {
-            return Err(err("targets", "at least one target is required"));
-        }
-        let mut targets = Vec::with_capacity(raw.targets.len());
-        let mut names = std::collections::HashSet::new();
-        let mut series = std::collections::HashSet::new();
-        for (i, t) in raw.targets.into_iter().enumerate() {
-            let t = t.or(&raw.defaults);
-            let f = |name: &str| format!("targets[{i}].{name}");
-            let name = t.name.clone().ok_or_else(|| err(&f("name"), "required"))?;
-            if !names.insert(name.clone()) {
-                return Err(err(&f("name"), format!("{name:?} is used by two targets")));
-            }
-            let metric = t
-                .metric
-                .clone()
-                .ok_or_else(|| err(&f("metric"), "required"))?;
-            validate_metric_name(&metric).map_err(|e| err(&f("metric"), e))?;
-            let labels = t.labels.clone().unwrap_or_default();
-            if !series.insert((metric.clone(), labels.clone())) {
-                return Err(err(
-                    &f("labels"),
-                    format!(
-                        "another target already serves {metric} with these labels; give each a distinct label set"
-                    ),
-                ));
-            }
-            let query = t
-                .query
-                .clone()
-                .ok_or_else(|| err(&f("query"), "required (PromQL returning one series)"))?;
-            let step = dur(&f("step"), t.step.as_deref(), "1m")?;
-            let history = dur(&f("history"), t.history.as_deref(), "28d")?;
-            if history < 86_400 {
-                return Err(err(
-                    &f("history"),
-                    "must be at least 1d: the model learns a daily tide",
-                ));
-            }
-            let tz = Calendar::parse_zone(t.timezone.as_deref().unwrap_or("UTC"))
-                .map_err(|e| err(&f("timezone"), e))?;
-            let mut calendar = Calendar::new(tz);
-            if let Some(h) = &t.holidays {
-                let p = rel(h);
-                let text = std::fs::read_to_string(&p)
-                    .map_err(|e| err(&f("holidays"), format!("{}: {e}", p.display())))?;
-                calendar = calendar
-                    .with_holidays(&text)
-                    .map_err(|e| err(&f("holidays"), format!("{}: {e}", p.display())))?;
-            }
-            let quantile = t.quantile.unwrap_or(0.9);
-            if !(quantile > 0.0 && quantile < 1.0) {
-                return Err(err(&f("quantile"), format!("{quantile} is outside (0, 1)")));
-            }
-            let namespaces = match t.namespaces.clone() {
-                None => None,
-                Some(v) if v.iter().any(|n| n == "*") => None,
-                Some(v) if v.is_empty() => {
-                    return Err(err(
-                        &f("namespaces"),
-                        "empty: use [\"*\"] for all namespaces",
-                    ));
-                }
-                Some(v) => Some(v),
-            };
-            let staleness = Staleness {
-                stale_after: dur(&f("stale_after"), t.stale_after.as_deref(), "5m")?,
-                forecast_ttl: dur(&f("forecast_ttl"), t.forecast_ttl.as_deref(), "30m")?,
-                hard_limit: dur(&f("hard_limit"), t.hard_limit.as_deref(), "2h")?,
-            };
-            if !(staleness.stale_after <= staleness.forecast_ttl
-                && staleness.forecast_ttl <= staleness.hard_limit)
-            {
-                return Err(err(
-                    &f("stale_after"),
-                    "need stale_after <= forecast_ttl <= hard_limit",
-                ));
-            }
-            let refresh = dur(&f("refresh"), t.refresh.as_deref(), "1m")?;
-            targets.push(Target {
-                name,
-                metric: metric.to_ascii_lowercase(),
-                labels,
-                query,
-                step,
-                history,
-                calendar: Arc::new(calendar),
-                lead: dur(&f("lead"), t.lead.as_deref(), "15m")?,
-                quantile,
-                refresh,
-                refit_every: dur(&f("refit_every"), t.refit_every.as_deref(), "1d")?,
-                namespaces,
-                mode: t.mode.unwrap_or(Mode::Scale),
-                staleness,
-            });
-        }
+        let prometheus = raw.prometheus.map(|p| p.validate(&base)).transpose()?;
+        let targets = validate_targets(raw.targets, &raw.defaults, &base)?;
         let header_read_timeout = duration(
             "header_read_timeout",
             raw.header_read_timeout.as_deref(),
@@ -303,25 +187,220 @@ impl Config {
             Some("0" | "0s") => std::time::Duration::ZERO,
             other => duration("shutdown_delay", other, "5s")?,
         };
-        let reload_interval = duration(
-            "tls.reload_interval",
-            raw.tls.reload_interval.as_deref(),
-            "1m",
-        )?;
         Ok(Config {
             listen,
             header_read_timeout,
             shutdown_delay,
             target_metrics: raw.target_metrics,
-            tls: Tls {
-                cert_file: rel(&raw.tls.cert_file),
-                key_file: rel(&raw.tls.key_file),
-                client_ca_file: raw.tls.client_ca_file.as_deref().map(rel),
-                reload_interval,
-            },
+            tls: raw.tls.validate(&base)?,
             prometheus,
             targets,
         })
+    }
+}
+
+/// The directory relative paths in the config are resolved against (the file's own).
+struct Base<'a>(&'a Path);
+
+impl Base<'_> {
+    fn resolve(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.0.join(p)
+        }
+    }
+}
+
+impl RawTls {
+    fn validate(self, base: &Base) -> anyhow::Result<Tls> {
+        Ok(Tls {
+            cert_file: base.resolve(&self.cert_file),
+            key_file: base.resolve(&self.key_file),
+            client_ca_file: self.client_ca_file.as_deref().map(|p| base.resolve(p)),
+            reload_interval: duration(
+                "tls.reload_interval",
+                self.reload_interval.as_deref(),
+                "1m",
+            )?,
+        })
+    }
+}
+
+impl RawPrometheus {
+    fn validate(self, base: &Base) -> anyhow::Result<ClientSettings> {
+        if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
+            return Err(err(
+                "prometheus.url",
+                format!("{:?} must start with http:// or https://", self.url),
+            ));
+        }
+        let timeout = duration("prometheus.timeout", self.timeout.as_deref(), "30s")?;
+        let mut settings = ClientSettings::new(self.url).with_timeout(timeout);
+        match (self.bearer_token_file, self.basic_auth) {
+            (Some(_), Some(_)) => {
+                return Err(err(
+                    "prometheus.basic_auth",
+                    "set either bearer_token_file or basic_auth, not both",
+                ));
+            }
+            (Some(token), None) => {
+                settings = settings.with_bearer_token_file(base.resolve(&token));
+            }
+            (None, Some(auth)) => {
+                settings = settings.with_basic_auth_password_file(
+                    auth.username,
+                    base.resolve(&auth.password_file),
+                );
+            }
+            (None, None) => {}
+        }
+        if let Some(ca) = &self.ca_file {
+            settings = settings.with_ca_file(base.resolve(ca));
+        }
+        for (name, value) in self.headers {
+            settings = settings.with_header(name, value);
+        }
+        Ok(settings)
+    }
+}
+
+/// Every target with `defaults` applied; names and (metric, labels) pairs must be unique,
+/// or two targets would answer the same request.
+fn validate_targets(
+    raw: Vec<RawTarget>,
+    defaults: &RawTarget,
+    base: &Base,
+) -> anyhow::Result<Vec<Target>> {
+    if raw.is_empty() {
+        return Err(err("targets", "at least one target is required"));
+    }
+    let mut targets = Vec::with_capacity(raw.len());
+    let mut names = std::collections::HashSet::new();
+    let mut series = std::collections::HashSet::new();
+    for (i, t) in raw.into_iter().enumerate() {
+        let at = At(i);
+        let t = t.or(defaults).validate(&at, base)?;
+        if !names.insert(t.name.clone()) {
+            return Err(err(
+                &at.field("name"),
+                format!("{:?} is used by two targets", t.name),
+            ));
+        }
+        if !series.insert((t.metric.clone(), t.labels.clone())) {
+            return Err(err(
+                &at.field("labels"),
+                format!(
+                    "another target already serves {} with these labels; give each a distinct label set",
+                    t.metric
+                ),
+            ));
+        }
+        targets.push(t);
+    }
+    Ok(targets)
+}
+
+/// The position of a target in the file, for the field names in errors.
+struct At(usize);
+
+impl At {
+    fn field(&self, name: &str) -> String {
+        format!("targets[{}].{name}", self.0)
+    }
+}
+
+impl RawTarget {
+    /// One target with defaults already applied.
+    fn validate(self, at: &At, base: &Base) -> anyhow::Result<Target> {
+        let f = |name: &str| at.field(name);
+        let name = self
+            .name
+            .clone()
+            .ok_or_else(|| err(&f("name"), "required"))?;
+        let metric = self
+            .metric
+            .clone()
+            .ok_or_else(|| err(&f("metric"), "required"))?;
+        validate_metric_name(&metric).map_err(|e| err(&f("metric"), e))?;
+        let query = self
+            .query
+            .clone()
+            .ok_or_else(|| err(&f("query"), "required (PromQL returning one series)"))?;
+        let history = dur(&f("history"), self.history.as_deref(), "28d")?;
+        if history < 86_400 {
+            return Err(err(
+                &f("history"),
+                "must be at least 1d: the model learns a daily tide",
+            ));
+        }
+        let quantile = self.quantile.unwrap_or(0.9);
+        if !(quantile > 0.0 && quantile < 1.0) {
+            return Err(err(&f("quantile"), format!("{quantile} is outside (0, 1)")));
+        }
+        Ok(Target {
+            name,
+            metric: metric.to_ascii_lowercase(),
+            labels: self.labels.clone().unwrap_or_default(),
+            query,
+            step: dur(&f("step"), self.step.as_deref(), "1m")?,
+            history,
+            calendar: Arc::new(self.calendar(at, base)?),
+            lead: dur(&f("lead"), self.lead.as_deref(), "15m")?,
+            quantile,
+            refresh: dur(&f("refresh"), self.refresh.as_deref(), "1m")?,
+            refit_every: dur(&f("refit_every"), self.refit_every.as_deref(), "1d")?,
+            namespaces: self.namespaces(at)?,
+            mode: self.mode.unwrap_or(Mode::Scale),
+            staleness: self.staleness(at)?,
+        })
+    }
+
+    /// The time zone with the holiday file's entries, read now so a bad file fails the start.
+    fn calendar(&self, at: &At, base: &Base) -> anyhow::Result<Calendar> {
+        let tz = Calendar::parse_zone(self.timezone.as_deref().unwrap_or("UTC"))
+            .map_err(|e| err(&at.field("timezone"), e))?;
+        let calendar = Calendar::new(tz);
+        let Some(h) = &self.holidays else {
+            return Ok(calendar);
+        };
+        let p = base.resolve(h);
+        let holidays =
+            |e: &dyn std::fmt::Display| err(&at.field("holidays"), format!("{}: {e}", p.display()));
+        let text = std::fs::read_to_string(&p).map_err(|e| holidays(&e))?;
+        calendar.with_holidays(&text).map_err(|e| holidays(&e))
+    }
+
+    /// `None` for all namespaces (`["*"]` or the field left out).
+    fn namespaces(&self, at: &At) -> anyhow::Result<Option<Vec<String>>> {
+        match self.namespaces.clone() {
+            None => Ok(None),
+            Some(v) if v.iter().any(|n| n == "*") => Ok(None),
+            Some(v) if v.is_empty() => Err(err(
+                &at.field("namespaces"),
+                "empty: use [\"*\"] for all namespaces",
+            )),
+            Some(v) => Ok(Some(v)),
+        }
+    }
+
+    /// The age limits, which must grow along the chain fresh -> last_good -> model_only.
+    fn staleness(&self, at: &At) -> anyhow::Result<Staleness> {
+        let f = |name: &str| at.field(name);
+        let staleness = Staleness {
+            stale_after: dur(&f("stale_after"), self.stale_after.as_deref(), "5m")?,
+            forecast_ttl: dur(&f("forecast_ttl"), self.forecast_ttl.as_deref(), "30m")?,
+            hard_limit: dur(&f("hard_limit"), self.hard_limit.as_deref(), "2h")?,
+        };
+        if !(staleness.stale_after <= staleness.forecast_ttl
+            && staleness.forecast_ttl <= staleness.hard_limit)
+        {
+            return Err(err(
+                &f("stale_after"),
+                "need stale_after <= forecast_ttl <= hard_limit",
+            ));
+        }
+        Ok(staleness)
     }
 }
 
@@ -411,6 +490,41 @@ targets:
         )
         .unwrap();
         assert_eq!(served.target_metrics, TargetMetrics::Served);
+    }
+
+    #[test]
+    fn prometheus_basic_auth_parses_with_the_password_file_beside_the_config() {
+        let c = Config::parse(
+            &GOOD.replace(
+                "headers: {X-Scope-OrgID: tenant-a}}",
+                "basic_auth: {username: alice, password_file: secrets/password}}",
+            ),
+            Path::new("/etc/tidecast"),
+        )
+        .unwrap();
+        let p = c.prometheus.expect("a prometheus section");
+        assert_eq!(p.url(), "http://prometheus:9090");
+        let shown = format!("{p:?}");
+        assert!(
+            shown.contains("\"alice\"") && shown.contains("/etc/tidecast/secrets/password"),
+            "{shown}"
+        );
+        let both = GOOD.replace(
+            "headers: {X-Scope-OrgID: tenant-a}}",
+            "bearer_token_file: t, basic_auth: {username: a, password_file: p}}",
+        );
+        let e = Config::parse(&both, Path::new("."))
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("prometheus.basic_auth: "), "{e}");
+        let no_file = GOOD.replace(
+            "headers: {X-Scope-OrgID: tenant-a}}",
+            "basic_auth: {username: a}}",
+        );
+        let e = Config::parse(&no_file, Path::new("."))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("missing field `password_file`"), "{e}");
     }
 
     #[test]

@@ -54,6 +54,16 @@ fn broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
+/// Whether the error is in the Prometheus settings (a bad URL or header, a file they name
+/// that cannot be read) rather than in talking to Prometheus.
+fn prometheus_settings(e: &anyhow::Error) -> bool {
+    use tidecast_prometheus::Error;
+    matches!(
+        e.downcast_ref::<Error>(),
+        Some(Error::Config(_) | Error::ReadFile { .. })
+    )
+}
+
 /// 65 (EX_DATAERR) for bad input data, 73 (EX_CANTCREAT) for an output that cannot be
 /// written, 64 (EX_USAGE) for bad arguments or config, 1 otherwise.
 fn exit_code(e: &anyhow::Error) -> u8 {
@@ -62,7 +72,7 @@ fn exit_code(e: &anyhow::Error) -> u8 {
             tidecast_io::Error::Write { .. } => 73,
             _ => 65,
         }
-    } else if e.downcast_ref::<cli::UsageError>().is_some() {
+    } else if e.downcast_ref::<cli::UsageError>().is_some() || prometheus_settings(e) {
         64
     } else {
         1

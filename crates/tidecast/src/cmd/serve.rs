@@ -14,23 +14,8 @@ pub(crate) fn run(args: &ServeArgs) -> Result<()> {
     let prom = cfg.prometheus.as_ref().ok_or_else(|| {
         crate::history::usage("prometheus: required for serve (url of the Prometheus HTTP API)")
     })?;
-    let mut pc = tidecast_prometheus::ClientConfig::new(&prom.url)
-        .with_timeout(Duration::from_secs(prom.timeout as u64));
-    if let Some(f) = &prom.bearer_token_file {
-        let t = std::fs::read_to_string(f)
-            .with_context(|| format!("prometheus.bearer_token_file {}", f.display()))?;
-        pc = pc.with_auth(tidecast_prometheus::Auth::Bearer(t.trim().to_string()));
-    }
-    if let Some(f) = &prom.ca_file {
-        pc = pc.with_ca_pem(
-            std::fs::read(f).with_context(|| format!("prometheus.ca_file {}", f.display()))?,
-        );
-    }
-    for (k, v) in &prom.headers {
-        pc = pc.with_header(k, v);
-    }
-    let client =
-        tidecast_prometheus::Client::new(pc).map_err(|e| crate::history::usage(e.to_string()))?;
+    // Reads the token, password and CA files, so `--check` finds a missing one.
+    let client = prom.client().context("prometheus")?;
     let tls = crate::tls::server_config(
         &cfg.tls.cert_file,
         &cfg.tls.key_file,
