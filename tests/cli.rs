@@ -392,3 +392,18 @@ fn a_reader_that_closes_the_pipe_early_stops_the_output_quietly() {
     assert!(!err.contains("panicked"), "{err}");
     assert!(file.exists());
 }
+
+/// `forecast` and `backtest` default to the training window `serve` does (one constant).
+#[test]
+fn the_default_training_window_is_shown_in_the_help() {
+    for command in ["forecast", "backtest"] {
+        let help = ok(&[command, "--help"]);
+        let line = help
+            .lines()
+            .skip_while(|l| !l.contains("--window <DURATION>"))
+            .take_while(|l| !l.trim_start().starts_with("--") || l.contains("--window"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(line.contains("[default: 42d]"), "{command}: {line}");
+    }
+}

@@ -188,7 +188,7 @@ fn serve_reads_a_real_prometheus_and_serves_the_predicted_value_ahead_of_live() 
             r#"listen: 127.0.0.1:{port}
 tls: {{cert_file: pki/tls.crt, key_file: pki/tls.key, client_ca_file: pki/ca.crt}}
 prometheus: {{url: "{url}"}}
-defaults: {{metric: lb_connections_predicted, timezone: Asia/Shanghai, history: 8d, lead: 15m, refresh: 2s, namespaces: [default]}}
+defaults: {{metric: lb_connections_predicted, timezone: Asia/Shanghai, window: 8d, lead: 15m, refresh: 2s, namespaces: [default]}}
 targets:
   - {{name: tv-api, labels: {{service: tv-api}}, query: 'sum(lb_active_connections{{service="tv-api"}})'}}
   - {{name: epg, labels: {{service: epg}}, query: 'sum(lb_active_connections{{service="epg"}})', mode: observe}}

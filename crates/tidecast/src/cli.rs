@@ -2,6 +2,17 @@
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
+use std::sync::LazyLock;
+use tidecast_core::{DEFAULT_WINDOW_SECS, format_duration};
+
+/// `--window`'s default: the serve config's default too, in days as users write it.
+static DEFAULT_WINDOW: LazyLock<String> = LazyLock::new(|| {
+    if DEFAULT_WINDOW_SECS % 86_400 == 0 {
+        format!("{}d", DEFAULT_WINDOW_SECS / 86_400)
+    } else {
+        format_duration(DEFAULT_WINDOW_SECS)
+    }
+});
 
 /// An argument or configuration value that makes no sense (exit code 64).
 #[derive(Debug)]
@@ -208,7 +219,7 @@ pub(crate) struct ModelArgs {
     #[arg(long, default_value = "1d", value_name = "DURATION")]
     pub(crate) refit_every: String,
     /// History each fit uses (the newest part).
-    #[arg(long, default_value = "42d", value_name = "DURATION")]
+    #[arg(long, default_value = DEFAULT_WINDOW.as_str(), value_name = "DURATION")]
     pub(crate) window: String,
 }
 

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use tidecast_core::{Calendar, parse_duration};
+use tidecast_core::{Calendar, DEFAULT_WINDOW_SECS, parse_duration};
 use tidecast_prometheus::ClientSettings;
 use tidecast_server::{Mode, Staleness, TargetMetrics};
 
@@ -72,7 +72,9 @@ struct RawTarget {
     labels: Option<BTreeMap<String, String>>,
     query: Option<String>,
     step: Option<String>,
-    history: Option<String>,
+    window: Option<String>,
+    /// The old name of `window`: accepted by the parser only to say so.
+    history: Option<serde::de::IgnoredAny>,
     timezone: Option<String>,
     holidays: Option<PathBuf>,
     lead: Option<String>,
@@ -94,7 +96,9 @@ impl RawTarget {
             labels: self.labels.or_else(|| d.labels.clone()),
             query: self.query.or_else(|| d.query.clone()),
             step: self.step.or_else(|| d.step.clone()),
-            history: self.history.or_else(|| d.history.clone()),
+            window: self.window.or_else(|| d.window.clone()),
+            // Not inherited: `defaults.history` is reported as itself.
+            history: self.history,
             timezone: self.timezone.or_else(|| d.timezone.clone()),
             holidays: self.holidays.or_else(|| d.holidays.clone()),
             lead: self.lead.or_else(|| d.lead.clone()),
@@ -143,7 +147,8 @@ pub(crate) struct Target {
     pub(crate) labels: BTreeMap<String, String>,
     pub(crate) query: String,
     pub(crate) step: i64,
-    pub(crate) history: i64,
+    /// History each fit learns from (the newest part).
+    pub(crate) window: i64,
     pub(crate) calendar: Arc<Calendar>,
     pub(crate) lead: i64,
     pub(crate) quantile: f64,
@@ -275,6 +280,9 @@ fn validate_targets(
     if raw.is_empty() {
         return Err(err("targets", "at least one target is required"));
     }
+    if defaults.history.is_some() {
+        return Err(renamed_history("defaults.history"));
+    }
     let mut targets = Vec::with_capacity(raw.len());
     let mut names = std::collections::HashSet::new();
     let mut series = std::collections::HashSet::new();
@@ -327,10 +335,16 @@ impl RawTarget {
             .query
             .clone()
             .ok_or_else(|| err(&f("query"), "required (PromQL returning one series)"))?;
-        let history = dur(&f("history"), self.history.as_deref(), "28d")?;
-        if history < 86_400 {
+        if self.history.is_some() {
+            return Err(renamed_history(&f("history")));
+        }
+        let window = match self.window.as_deref() {
+            Some(w) => parse_duration(w).map_err(|e| err(&f("window"), e))?,
+            None => DEFAULT_WINDOW_SECS,
+        };
+        if window < 86_400 {
             return Err(err(
-                &f("history"),
+                &f("window"),
                 "must be at least 1d: the model learns a daily tide",
             ));
         }
@@ -344,7 +358,7 @@ impl RawTarget {
             labels: self.labels.clone().unwrap_or_default(),
             query,
             step: dur(&f("step"), self.step.as_deref(), "1m")?,
-            history,
+            window,
             calendar: Arc::new(self.calendar(at, base)?),
             lead: dur(&f("lead"), self.lead.as_deref(), "15m")?,
             quantile,
@@ -402,6 +416,14 @@ impl RawTarget {
         }
         Ok(staleness)
     }
+}
+
+/// The error for a config that still uses the training window's old name.
+fn renamed_history(field: &str) -> anyhow::Error {
+    err(
+        field,
+        "`history` was renamed to `window` (the same setting as `--window` of forecast and backtest)",
+    )
 }
 
 fn dur(field: &str, v: Option<&str>, default: &str) -> anyhow::Result<i64> {
@@ -473,6 +495,7 @@ targets:
         assert_eq!(c.targets[1].namespaces, None);
         assert_eq!(c.targets[1].mode, Mode::Observe);
         assert_eq!(c.targets[0].step, 60);
+        assert_eq!(c.targets[0].window, DEFAULT_WINDOW_SECS);
         assert_eq!(c.tls.cert_file, Path::new("/etc/tidecast/tls.crt"));
         assert_eq!(c.header_read_timeout, std::time::Duration::from_secs(10));
         assert_eq!(c.tls.reload_interval, std::time::Duration::from_secs(60));
@@ -525,6 +548,32 @@ targets:
             .unwrap_err()
             .to_string();
         assert!(e.contains("missing field `password_file`"), "{e}");
+    }
+
+    #[test]
+    fn the_old_history_key_is_a_clear_error_where_it_is_written() {
+        let window = Config::parse(
+            &GOOD.replace("lead: 10m,", "lead: 10m, window: 14d,"),
+            Path::new("."),
+        )
+        .unwrap();
+        assert_eq!(window.targets[1].window, 14 * 86_400);
+        for (bad, field) in [
+            (
+                GOOD.replace("lead: 10m,", "lead: 10m, history: 28d,"),
+                "defaults.history",
+            ),
+            (
+                GOOD.replace("    lead: 20m\n", "    history: 28d\n"),
+                "targets[1].history",
+            ),
+        ] {
+            let e = Config::parse(&bad, Path::new(".")).unwrap_err().to_string();
+            assert!(
+                e.starts_with(&format!("{field}: `history` was renamed to `window`")),
+                "{e}"
+            );
+        }
     }
 
     #[test]

@@ -168,7 +168,7 @@ impl TargetRuntime {
     pub(crate) fn new(index: usize, cfg: Target, source: Arc<dyn SeriesSource>) -> Self {
         let forecaster = Forecaster::new(cfg.calendar.clone())
             .refit_every(cfg.refit_every)
-            .window(cfg.history)
+            .window(cfg.window)
             .quantiles(&[cfg.quantile, 0.1, 0.9]);
         Self {
             index,
@@ -309,7 +309,7 @@ impl TargetRuntime {
 
     async fn refit(&mut self, refit_point: i64, fits: &Semaphore) -> Result<(), String> {
         let step = self.cfg.step;
-        let start = refit_point - self.cfg.history + step;
+        let start = refit_point - self.cfg.window + step;
         // The permit covers the history pull too: thousands of targets refitting at once
         // must not each hold weeks of samples while waiting for a core.
         let _permit = fits.acquire().await.map_err(|e| e.to_string())?;
@@ -317,7 +317,7 @@ impl TargetRuntime {
         if samples.is_empty() {
             return Err(format!(
                 "no data in the {}s before {}",
-                self.cfg.history,
+                self.cfg.window,
                 format_timestamp(refit_point)
             ));
         }
@@ -444,7 +444,7 @@ mod tests {
         let yaml = r#"
 tls: {cert_file: a, key_file: b}
 targets:
-  - {name: tv, metric: lb_connections_predicted, labels: {service: tv}, query: x, timezone: Asia/Shanghai, history: 8d}
+  - {name: tv, metric: lb_connections_predicted, labels: {service: tv}, query: x, timezone: Asia/Shanghai, window: 8d}
 "#;
         crate::config::Config::parse(yaml, std::path::Path::new("."))
             .unwrap()

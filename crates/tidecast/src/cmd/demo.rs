@@ -86,7 +86,7 @@ pub(crate) fn run(args: &DemoArgs) -> Result<()> {
     let pki = crate::tls::demo_pki(&dir)?;
     let mut yaml = format!(
         "listen: 127.0.0.1:{}\nshutdown_delay: 0s\ntls: {{cert_file: {:?}, key_file: {:?}, client_ca_file: {:?}}}\n\
-         defaults: {{metric: {METRIC}, timezone: Asia/Shanghai, lead: 15m, quantile: 0.9, refresh: 1m, history: 28d, namespaces: [\"*\"]}}\ntargets:\n",
+         defaults: {{metric: {METRIC}, timezone: Asia/Shanghai, lead: 15m, quantile: 0.9, refresh: 1m, window: 28d, namespaces: [\"*\"]}}\ntargets:\n",
         args.port, pki.server_cert, pki.server_key, pki.ca
     );
     if args.services == 0 {
