@@ -5,6 +5,7 @@ mod cmd;
 mod config;
 mod history;
 mod logging;
+mod report;
 mod runtime;
 mod source;
 mod sys;
@@ -22,28 +23,10 @@ fn main() -> ExitCode {
         // so stop quietly, as Unix tools do.
         Err(e) if broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {}", message(&e));
+            eprintln!("error: {}", report::Causes(e.as_ref()));
             ExitCode::from(exit_code(&e))
         }
     }
-}
-
-/// The error and its causes, `: `-separated, each cause left out when the text before it
-/// already ends with it (errors that show their source, like "FILE: No such file or
-/// directory", would otherwise repeat it).
-fn message(e: &anyhow::Error) -> String {
-    let mut out = String::new();
-    for cause in e.chain() {
-        let text = cause.to_string();
-        if out.ends_with(&text) {
-            continue;
-        }
-        if !out.is_empty() {
-            out.push_str(": ");
-        }
-        out.push_str(&text);
-    }
-    out
 }
 
 /// Whether the error is a write to a pipe whose reader has gone.
