@@ -2,9 +2,12 @@
 
 use std::path::Path;
 use std::process::Command;
+use tidecast_testing::{Binary, repo_path};
+
+const TIDECAST: Binary = Binary::new(env!("CARGO_BIN_EXE_tidecast"));
 
 fn deploy() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy")
+    repo_path("deploy")
 }
 
 #[test]
@@ -53,11 +56,7 @@ fn example_config(dir: &Path, cert: &str, key: &str) -> std::path::PathBuf {
 }
 
 fn check(config: &Path) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_tidecast"))
-        .args(["serve", "--check", "--config"])
-        .arg(config)
-        .output()
-        .unwrap()
+    TIDECAST.run(&["serve", "--check", "--config", config.to_str().unwrap()])
 }
 
 #[test]
@@ -121,11 +120,7 @@ fn an_invalid_config_exits_64_naming_the_field() {
         dir.path().join("holidays.csv"),
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_tidecast"))
-        .args(["serve", "--check", "--config"])
-        .arg(dir.path().join("tidecast.yaml"))
-        .output()
-        .unwrap();
+    let out = check(&dir.path().join("tidecast.yaml"));
     assert_eq!(out.status.code(), Some(64));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(

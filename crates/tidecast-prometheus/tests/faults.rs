@@ -3,18 +3,13 @@
 
 use std::time::Duration;
 use tidecast_prometheus::{Client, ClientConfig, ClientSettings, Error, RangeQuery};
-use tidecast_testing::{FakeHttp, Reply};
+use tidecast_testing::{FakeHttp, Reply, prometheus_client_config};
 
 const OK_BODY: &str = r#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{"service":"a"},"values":[[60,"1"],[120,"2"]]}]}}"#;
 
+/// A client that gives up on a hanging server quickly.
 fn client(url: &str) -> Client {
-    Client::new(
-        ClientConfig::new(url)
-            .with_timeout(Duration::from_millis(500))
-            .with_max_attempts(3)
-            .with_backoff(Duration::from_millis(10), Duration::from_millis(40)),
-    )
-    .unwrap()
+    Client::new(prometheus_client_config(url).with_timeout(Duration::from_millis(500))).unwrap()
 }
 
 fn q() -> RangeQuery {

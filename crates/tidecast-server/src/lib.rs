@@ -44,6 +44,8 @@ pub trait Clock: Send + Sync + std::fmt::Debug {
 pub struct SystemClock;
 
 impl Clock for SystemClock {
+    // The one reading of the wall clock outside tests and benches.
+    #[allow(clippy::disallowed_types, clippy::disallowed_methods)]
     fn now(&self) -> f64 {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

@@ -382,7 +382,8 @@ impl TargetRuntime {
             .map_err(RefreshError::Series)?;
         let forecaster = self.forecaster.clone();
         let steps = self.steps().min(((3600 / step) as usize).max(1));
-        let t0 = std::time::Instant::now();
+        // tokio's clock: paused in tests like every other time the refresh loop reads.
+        let t0 = tokio::time::Instant::now();
         let model =
             tokio::task::spawn_blocking(move || forecaster.fit_at(&series, refit_point, steps))
                 .await

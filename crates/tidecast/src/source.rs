@@ -7,6 +7,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use std::time::Duration;
 use tidecast_core::parse_timestamp;
 use tidecast_prometheus::{ClientSettings, LabeledSeries, RangeQuery};
+use tidecast_server::{Clock, SystemClock};
 
 /// The Prometheus settings the flags describe.
 pub(crate) fn settings(args: &PrometheusArgs) -> Result<ClientSettings> {
@@ -57,10 +58,7 @@ pub(crate) fn range_query(args: &PrometheusArgs, step: i64) -> Result<RangeQuery
     let range = duration("range", &args.range)?;
     let end = match &args.end {
         Some(e) => parse_timestamp(e).map_err(|e| usage(format!("--end: {e}")))? as i64,
-        None => std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or_default(),
+        None => SystemClock.now() as i64,
     };
     let end = end.div_euclid(step) * step;
     Ok(RangeQuery {
