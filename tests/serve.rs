@@ -406,3 +406,117 @@ fn serve_sends_the_configured_basic_auth_to_prometheus() {
         "{req}"
     );
 }
+
+/// A JSON object's entries in order, a key that occurs twice kept twice (`serde_json::Value`
+/// would keep only the last).
+struct Entries(Vec<(String, serde_json::Value)>);
+
+impl<'de> serde::Deserialize<'de> for Entries {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Entries;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut m: A,
+            ) -> Result<Entries, A::Error> {
+                let mut out = Vec::new();
+                while let Some(entry) = m.next_entry()? {
+                    out.push(entry);
+                }
+                Ok(Entries(out))
+            }
+        }
+        d.deserialize_map(Visitor)
+    }
+}
+
+/// Check one JSON log line as a log pipeline reads it and return it as a `Value`: an object,
+/// no key twice, no Rust `Option` rendered as text, the numeric fields as numbers.
+#[track_caller]
+fn parsed_log_line(line: &str) -> serde_json::Value {
+    let Entries(entries) =
+        serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON object ({e}): {line}"));
+    let mut keys: Vec<&str> = entries.iter().map(|(k, _)| k.as_str()).collect();
+    keys.sort_unstable();
+    let before = keys.len();
+    keys.dedup();
+    assert_eq!(keys.len(), before, "a key occurs twice: {line}");
+    for (k, v) in &entries {
+        if let Some(text) = v.as_str() {
+            assert!(
+                !text.starts_with("Some(") && text != "None",
+                "{k} printed as Debug: {line}"
+            );
+        }
+        if k.ends_with("_s") || k.ends_with("_ms") || k == "attempt" || k == "samples" {
+            assert!(v.is_number(), "{k} is not a number: {line}");
+        }
+    }
+    json(line)
+}
+
+/// The JSON lines of `tidecast serve --log-format json` keep every field: tracing's own
+/// `target` (the module) and the target's name are different keys, numbers are numbers, an
+/// absent data age is left out and a present one is a number of seconds.
+#[test]
+fn json_log_lines_have_unique_keys_numbers_and_no_absent_values() {
+    // An unreachable Prometheus: retried requests, failed refreshes, a target without data,
+    // and a metric request that fails because of it.
+    let dir = tempfile::tempdir().unwrap();
+    let (serve, port, ca) = serve_with_demo_pki(dir.path(), "");
+    let metric = "/apis/external.metrics.k8s.io/v1beta1/namespaces/default/m";
+    let (mut failed, mut no_data, mut retried) = (None, None, false);
+    poll(PATIENCE, Duration::ZERO, || {
+        if failed.is_none() {
+            fetch(port, &ca, metric);
+        }
+        let line = serve.next_stderr(Duration::from_millis(500))?;
+        let v = parsed_log_line(&line);
+        match v["message"].as_str() {
+            Some(m) if m.starts_with("metric request failed") => failed = Some(v),
+            Some("target state") => no_data = Some(v),
+            Some(m) if m.starts_with("prometheus request failed") => retried = true,
+            _ => {}
+        }
+        (failed.is_some() && no_data.is_some() && retried).then_some(())
+    })
+    .expect("a failed metric request, a target state and a retried query logged");
+    let failed = failed.unwrap();
+    assert_eq!(failed["target_name"], "a", "{failed}");
+    assert!(
+        failed["target"]
+            .as_str()
+            .unwrap()
+            .starts_with("tidecast_server"),
+        "tracing's target is the module: {failed}"
+    );
+    let no_data = no_data.unwrap();
+    assert_eq!(no_data["state"], "no_data", "{no_data}");
+    assert!(no_data.get("age_s").is_none(), "no data, no age: {no_data}");
+    drop(serve);
+
+    // The demo's targets have data: their age is a number of seconds.
+    let demo_dir = tempfile::tempdir().unwrap();
+    let demo = TIDECAST.spawn(&[
+        "demo",
+        "--port",
+        "0",
+        "--dir",
+        demo_dir.path().to_str().unwrap(),
+        "--speed",
+        "60",
+        "--log-format",
+        "json",
+    ]);
+    let fresh = poll(PATIENCE, Duration::ZERO, || {
+        let v = parsed_log_line(&demo.next_stderr(Duration::from_millis(500))?);
+        (v["message"] == "target state" && v["state"] == "fresh").then_some(v)
+    })
+    .expect("a target turns fresh");
+    assert!(fresh["age_s"].is_i64(), "{fresh}");
+    assert!(fresh["target_name"].is_string(), "{fresh}");
+}

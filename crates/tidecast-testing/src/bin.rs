@@ -111,6 +111,11 @@ impl Running {
         self.stdout.recv_timeout(limit).ok()
     }
 
+    /// The next stderr line, waiting at most `limit`.
+    pub fn next_stderr(&self, limit: Duration) -> Option<String> {
+        self.stderr.recv_timeout(limit).ok()
+    }
+
     /// The stderr lines that have arrived so far.
     pub fn stderr_so_far(&self) -> Vec<String> {
         self.stderr.try_iter().collect()

@@ -288,13 +288,14 @@ impl TargetRuntime {
         let view = self.view();
         let state = view.freshness(now);
         if self.last_state != Some(state) {
-            let age = view.live.map(|l| now - l.t);
+            // An `Option` field is recorded only when `Some`: no data, no `age_s` key.
+            let age_s = view.live.map(|l| now - l.t);
             match state {
                 Freshness::Fresh => {
-                    tracing::info!(target_name = %self.cfg.name, state = state.as_str(), ?age, "target state")
+                    tracing::info!(target_name = %self.cfg.name, state = state.as_str(), age_s, "target state")
                 }
                 _ => {
-                    tracing::warn!(target_name = %self.cfg.name, state = state.as_str(), ?age, "target state")
+                    tracing::warn!(target_name = %self.cfg.name, state = state.as_str(), age_s, "target state")
                 }
             }
             self.last_state = Some(state);
