@@ -128,3 +128,23 @@ fn an_invalid_config_exits_64_naming_the_field() {
         "{err}"
     );
 }
+
+/// `serve --check` refuses a `stale_after` that one missed refresh would cross, naming the
+/// fields and the smallest sound value.
+#[test]
+fn check_refuses_a_stale_after_too_close_to_step_and_refresh() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = example_config(dir.path(), "tls.crt", "tls.key");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("stale_after: 5m", "stale_after: 2m");
+    std::fs::write(&config, text).unwrap();
+    let out = check(&config);
+    assert_eq!(out.status.code(), Some(64));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("targets[0].stale_after: 2m is below step + 2 x refresh = 1m + 2 x 1m")
+            && err.contains("the smallest sound value is 3m"),
+        "{err}"
+    );
+}

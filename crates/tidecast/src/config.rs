@@ -6,7 +6,7 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use tidecast_core::{Calendar, DEFAULT_WINDOW_SECS, parse_duration};
+use tidecast_core::{Calendar, DEFAULT_WINDOW_SECS, format_duration, parse_duration};
 use tidecast_prometheus::ClientSettings;
 use tidecast_server::{Mode, Staleness, TargetMetrics};
 
@@ -348,6 +348,8 @@ impl RawTarget {
                 "must be at least 1d: the model learns a daily tide",
             ));
         }
+        let step = dur(&f("step"), self.step.as_deref(), "1m")?;
+        let refresh = dur(&f("refresh"), self.refresh.as_deref(), "1m")?;
         let quantile = self.quantile.unwrap_or(0.9);
         if !(quantile > 0.0 && quantile < 1.0) {
             return Err(err(&f("quantile"), format!("{quantile} is outside (0, 1)")));
@@ -357,16 +359,16 @@ impl RawTarget {
             metric: metric.to_ascii_lowercase(),
             labels: self.labels.clone().unwrap_or_default(),
             query,
-            step: dur(&f("step"), self.step.as_deref(), "1m")?,
+            step,
             window,
             calendar: Arc::new(self.calendar(at, base)?),
             lead: dur(&f("lead"), self.lead.as_deref(), "15m")?,
             quantile,
-            refresh: dur(&f("refresh"), self.refresh.as_deref(), "1m")?,
+            refresh,
             refit_every: dur(&f("refit_every"), self.refit_every.as_deref(), "1d")?,
             namespaces: self.namespaces(at)?,
             mode: self.mode.unwrap_or(Mode::Scale),
-            staleness: self.staleness(at)?,
+            staleness: self.staleness(at, step, refresh)?,
         })
     }
 
@@ -398,11 +400,30 @@ impl RawTarget {
         }
     }
 
-    /// The age limits, which must grow along the chain fresh -> last_good -> model_only.
-    fn staleness(&self, at: &At) -> anyhow::Result<Staleness> {
+    /// The age limits, which must grow along the chain fresh -> last_good -> model_only, the
+    /// first sound for the step and refresh (see [`sound_stale_after`]); left out, it is
+    /// 5m or the sound minimum if that is more.
+    fn staleness(&self, at: &At, step: i64, refresh: i64) -> anyhow::Result<Staleness> {
         let f = |name: &str| at.field(name);
+        let sound = sound_stale_after(step, refresh);
+        let stale_after = match self.stale_after.as_deref() {
+            Some(v) => parse_duration(v).map_err(|e| err(&f("stale_after"), e))?,
+            None => sound.max(300),
+        };
+        if stale_after < sound {
+            return Err(err(
+                &f("stale_after"),
+                format!(
+                    "{} is below step + 2 x refresh = {} + 2 x {}: data is up to a step old when                      it is read, and one missed refresh must not take the target out of fresh;                      the smallest sound value is {}",
+                    format_duration(stale_after),
+                    format_duration(step),
+                    format_duration(refresh),
+                    format_duration(sound)
+                ),
+            ));
+        }
         let staleness = Staleness {
-            stale_after: dur(&f("stale_after"), self.stale_after.as_deref(), "5m")?,
+            stale_after,
             forecast_ttl: dur(&f("forecast_ttl"), self.forecast_ttl.as_deref(), "30m")?,
             hard_limit: dur(&f("hard_limit"), self.hard_limit.as_deref(), "2h")?,
         };
@@ -416,6 +437,12 @@ impl RawTarget {
         }
         Ok(staleness)
     }
+}
+
+/// The smallest `stale_after` that keeps a healthy target fresh: the newest sample is up to
+/// one `step` old when read, and it must survive one missed refresh (two intervals).
+fn sound_stale_after(step: i64, refresh: i64) -> i64 {
+    step + 2 * refresh
 }
 
 /// The error for a config that still uses the training window's old name.
@@ -574,6 +601,33 @@ targets:
                 "{e}"
             );
         }
+    }
+
+    #[test]
+    fn a_stale_after_that_one_missed_refresh_would_break_is_refused() {
+        // With these, a healthy target leaves `fresh` between two refreshes.
+        let tight = GOOD.replace(
+            "lead: 10m,",
+            "lead: 10m, step: 1m, refresh: 15s, stale_after: 1m,",
+        );
+        let e = Config::parse(&tight, Path::new("."))
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("targets[0].stale_after: 1m is below"), "{e}");
+        assert!(
+            e.contains("step + 2 x refresh = 1m + 2 x 15s") && e.ends_with("is 90s"),
+            "{e}"
+        );
+        let sound = tight.replace("stale_after: 1m,", "stale_after: 90s,");
+        let c = Config::parse(&sound, Path::new(".")).unwrap();
+        assert_eq!(c.targets[0].staleness.stale_after, 90);
+        // Left out, it grows with a long step instead of failing the config.
+        let long_step = GOOD.replace("lead: 10m,", "lead: 10m, step: 5m,");
+        let c = Config::parse(&long_step, Path::new(".")).unwrap();
+        assert_eq!(c.targets[0].staleness.stale_after, 5 * 60 + 2 * 60);
+        assert_eq!(c.targets[1].staleness.stale_after, 7 * 60);
+        let c = Config::parse(GOOD, Path::new(".")).unwrap();
+        assert_eq!(c.targets[0].staleness.stale_after, 300, "the default");
     }
 
     #[test]
