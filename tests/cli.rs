@@ -1,29 +1,16 @@
 //! Integration tests: the real `tidecast` binary on the real series in `tests/data/`.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use tidecast_testing::{Binary, assert_all_close, data_path as data};
 
-fn data(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/data")
-        .join(name)
-}
+const TIDECAST: Binary = Binary::new(env!("CARGO_BIN_EXE_tidecast"));
 
-fn tidecast(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tidecast"))
-        .args(args)
-        .output()
-        .expect("the binary runs")
+fn tidecast(args: &[&str]) -> std::process::Output {
+    TIDECAST.run(args)
 }
 
 fn ok(args: &[&str]) -> String {
-    let out = tidecast(args);
-    assert!(
-        out.status.success(),
-        "tidecast {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    TIDECAST.ok(args)
 }
 
 type Rows = Vec<Vec<String>>;
@@ -187,14 +174,19 @@ fn assert_honest_replay(series: &str, tz: &str, from: &str, to: &str, every: &st
         assert_eq!(bt_rows.len(), fc.len(), "origin {origin}");
         for (b, f) in bt_rows.iter().zip(&fc) {
             assert_eq!(b[1], f[0], "timestamps at origin {origin}");
-            for k in 0..3 {
-                let (x, y) = (num(&b[2 + k]), num(&f[1 + k]));
-                assert!(
-                    (x - y).abs() <= 1e-6 * y.abs().max(1e-9),
-                    "origin {origin}, {}: backtest {x} vs forecast {y}",
-                    b[1]
-                );
-            }
+        }
+        // forecast, lower, upper: columns 2.. of the backtest, 1.. of the forecast.
+        for k in 0..3 {
+            let column = |rows: &[&Vec<String>], first: usize| -> Vec<f64> {
+                rows.iter().map(|r| num(&r[first + k])).collect()
+            };
+            eprintln!("origin {origin}, column {k}");
+            assert_all_close(
+                &column(&bt_rows, 2),
+                &column(&fc.iter().collect::<Vec<_>>(), 1),
+                1e-6,
+                1e-15,
+            );
         }
     }
 }
@@ -341,7 +333,8 @@ fn a_reader_that_closes_the_pipe_early_stops_the_output_quietly() {
     use std::process::Stdio;
     let history = data("tidal_lb_connections.csv");
     let spawn = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_tidecast"))
+        TIDECAST
+            .command()
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -391,4 +384,19 @@ fn a_reader_that_closes_the_pipe_early_stops_the_output_quietly() {
     assert!(out.status.success(), "{:?}: {err}", out.status);
     assert!(!err.contains("panicked"), "{err}");
     assert!(file.exists());
+}
+
+/// `forecast` and `backtest` default to the training window `serve` does (one constant).
+#[test]
+fn the_default_training_window_is_shown_in_the_help() {
+    for command in ["forecast", "backtest"] {
+        let help = ok(&[command, "--help"]);
+        let line = help
+            .lines()
+            .skip_while(|l| !l.contains("--window <DURATION>"))
+            .take_while(|l| !l.trim_start().starts_with("--") || l.contains("--window"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(line.contains("[default: 42d]"), "{command}: {line}");
+    }
 }

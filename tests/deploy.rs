@@ -2,9 +2,12 @@
 
 use std::path::Path;
 use std::process::Command;
+use tidecast_testing::{Binary, repo_path};
+
+const TIDECAST: Binary = Binary::new(env!("CARGO_BIN_EXE_tidecast"));
 
 fn deploy() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy")
+    repo_path("deploy")
 }
 
 #[test]
@@ -53,11 +56,7 @@ fn example_config(dir: &Path, cert: &str, key: &str) -> std::path::PathBuf {
 }
 
 fn check(config: &Path) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_tidecast"))
-        .args(["serve", "--check", "--config"])
-        .arg(config)
-        .output()
-        .unwrap()
+    TIDECAST.run(&["serve", "--check", "--config", config.to_str().unwrap()])
 }
 
 #[test]
@@ -121,15 +120,31 @@ fn an_invalid_config_exits_64_naming_the_field() {
         dir.path().join("holidays.csv"),
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_tidecast"))
-        .args(["serve", "--check", "--config"])
-        .arg(dir.path().join("tidecast.yaml"))
-        .output()
-        .unwrap();
+    let out = check(&dir.path().join("tidecast.yaml"));
     assert_eq!(out.status.code(), Some(64));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("targets[0].lead") && err.contains("soon"),
+        "{err}"
+    );
+}
+
+/// `serve --check` refuses a `stale_after` that one missed refresh would cross, naming the
+/// fields and the smallest sound value.
+#[test]
+fn check_refuses_a_stale_after_too_close_to_step_and_refresh() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = example_config(dir.path(), "tls.crt", "tls.key");
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("stale_after: 5m", "stale_after: 2m");
+    std::fs::write(&config, text).unwrap();
+    let out = check(&config);
+    assert_eq!(out.status.code(), Some(64));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("targets[0].stale_after: 2m is below step + 2 x refresh = 1m + 2 x 1m")
+            && err.contains("the smallest sound value is 3m"),
         "{err}"
     );
 }

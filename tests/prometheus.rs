@@ -4,8 +4,13 @@
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
-use tidecast_prometheus::{Client, ClientConfig, Error, RangeQuery};
-use tidecast_testing::{FakeHttp, FixtureSeries, PrometheusFixture, Reply};
+use tidecast_prometheus::{Client, Error, RangeQuery};
+use tidecast_testing::{
+    Binary, FakeHttp, FixtureSeries, PrometheusFixture, Reply, prometheus_client as client,
+    prometheus_client_config, unix_now,
+};
+
+const TIDECAST: Binary = Binary::new(env!("CARGO_BIN_EXE_tidecast"));
 
 fn services() -> Vec<FixtureSeries> {
     vec![
@@ -15,20 +20,8 @@ fn services() -> Vec<FixtureSeries> {
     ]
 }
 
-fn client(url: &str) -> Client {
-    Client::new(
-        ClientConfig::new(url)
-            .with_max_attempts(3)
-            .with_backoff(Duration::from_millis(20), Duration::from_millis(100)),
-    )
-    .unwrap()
-}
-
 fn tidecast(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_tidecast"))
-        .args(args)
-        .output()
-        .unwrap()
+    TIDECAST.run(args)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -257,13 +250,7 @@ async fn prometheus_stopped_mid_pull_is_an_error_not_a_partial_result() {
     .expect("prometheus fixture");
     let url = p.url();
     let pid = p.pid().unwrap();
-    let c = Client::new(
-        ClientConfig::new(&url)
-            .with_max_parallel(1)
-            .with_max_attempts(3)
-            .with_backoff(Duration::from_millis(20), Duration::from_millis(100)),
-    )
-    .unwrap();
+    let c = Client::new(prometheus_client_config(&url).with_max_parallel(1)).unwrap();
     let q = RangeQuery {
         query: p.metric.clone(),
         start: p.start,
@@ -306,10 +293,7 @@ async fn live_scrapes_continue_the_backfilled_series() {
     // Wait for live samples (the first scrape lands a few seconds after ready).
     let mut live = false;
     for _ in 0..100 {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs_f64();
+        let now = unix_now();
         let r = c
             .query("lb_active_connections[30s]", Some(now))
             .await
@@ -325,10 +309,7 @@ async fn live_scrapes_continue_the_backfilled_series() {
     assert!(live, "live samples arrived");
     // Let a couple more scrapes land so the range (whole seconds) ends after one.
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
+    let now = unix_now() as i64;
     let r = c
         .query_range(
             &RangeQuery {

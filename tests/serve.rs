@@ -1,50 +1,17 @@
 //! End-to-end: the real binary serving over TLS on 127.0.0.1, with kubectl as the client.
 //! `tidecast demo` needs nothing else; `tidecast serve` reads a real Prometheus.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-use tidecast_testing::{FixtureSeries, PrometheusFixture};
+use std::process::Command;
+use std::time::Duration;
+use tidecast_testing::{
+    Binary, FakeHttp, FixtureSeries, PrometheusFixture, Reply, Running,
+    assert_external_metric_value_list, json, poll, quantity_value,
+};
 
-struct Proc(Child);
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+const TIDECAST: Binary = Binary::new(env!("CARGO_BIN_EXE_tidecast"));
 
-/// Start the binary and collect the stdout lines up to (and including) one matching `until`.
-fn start(args: &[&str], until: &str) -> (Proc, Vec<String>, std::sync::mpsc::Receiver<String>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tidecast"))
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let proc = Proc(child);
-    let mut lines = Vec::new();
-    let t0 = Instant::now();
-    while t0.elapsed() < Duration::from_secs(60) {
-        if let Ok(l) = rx.recv_timeout(Duration::from_millis(200)) {
-            let done = l.contains(until);
-            lines.push(l);
-            if done {
-                return (proc, lines, rx);
-            }
-        }
-    }
-    panic!("no line containing {until:?} within 60 s; got {lines:?}");
-}
+/// How long a harness waits for a process or server before giving up.
+const PATIENCE: Duration = Duration::from_secs(60);
 
 fn sh(cmdline: &str) -> (bool, String, String) {
     let out = Command::new("bash")
@@ -59,69 +26,42 @@ fn sh(cmdline: &str) -> (bool, String, String) {
     )
 }
 
-fn json(s: &str) -> serde_json::Value {
-    serde_json::from_str(s).unwrap_or_else(|e| panic!("{e}: {s}"))
-}
-
 #[test]
 fn the_demo_serves_and_its_printed_kubectl_commands_work_as_printed() {
     let dir = tempfile::tempdir().unwrap();
-    let (_p, lines, rx) = start(
-        &[
-            "demo",
-            "--port",
-            "0",
-            "--dir",
-            dir.path().to_str().unwrap(),
-            "--speed",
-            "60",
-        ],
-        "| grep tidecast_target_served_value",
-    );
+    let demo = TIDECAST.spawn(&[
+        "demo",
+        "--port",
+        "0",
+        "--dir",
+        dir.path().to_str().unwrap(),
+        "--speed",
+        "60",
+    ]);
+    let lines = demo.stdout_until("| grep tidecast_target_served_value", PATIENCE);
     let commands: Vec<&String> = lines
         .iter()
         .filter(|l| l.trim_start().starts_with("kubectl "))
         .collect();
     assert_eq!(commands.len(), 3, "{lines:?}");
     // Wait until every service has data (the status line shows all three fresh).
-    let t0 = Instant::now();
-    loop {
-        let l = rx
-            .recv_timeout(Duration::from_secs(30))
+    poll(PATIENCE, Duration::ZERO, || {
+        let l = demo
+            .next_stdout(PATIENCE)
             .expect("status lines keep coming");
-        if l.matches("[fresh]").count() == 3 {
-            break;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(60),
-            "services never all fresh: {l}"
-        );
-    }
+        (l.matches("[fresh]").count() == 3).then_some(())
+    })
+    .expect("services all fresh");
 
     // 1. The metric, as printed.
     let (ok, out, err) = sh(commands[0].trim());
     assert!(ok, "{err}");
     let v = json(&out);
-    assert_eq!(v["kind"], "ExternalMetricValueList");
-    assert_eq!(v["apiVersion"], "external.metrics.k8s.io/v1beta1");
-    assert_eq!(v["metadata"], serde_json::json!({}));
-    let items = v["items"].as_array().unwrap();
+    let items = assert_external_metric_value_list(&v, "lb_connections_predicted");
     assert_eq!(items.len(), 1);
-    assert_eq!(items[0]["metricName"], "lb_connections_predicted");
     assert_eq!(
         items[0]["metricLabels"],
         serde_json::json!({"service": "tv-api"})
-    );
-    let ts = items[0]["timestamp"].as_str().unwrap();
-    assert!(
-        ts.len() == 20 && ts.ends_with('Z') && &ts[10..11] == "T",
-        "second-precision RFC 3339: {ts}"
-    );
-    let q = items[0]["value"].as_str().unwrap();
-    assert!(
-        q.chars()
-            .all(|c| c.is_ascii_digit() || c == 'm' || c == 'k' || c == 'M'),
-        "canonical quantity: {q}"
     );
 
     // 2. Discovery, as printed.
@@ -173,13 +113,7 @@ fn serve_reads_a_real_prometheus_and_serves_the_predicted_value_ahead_of_live() 
     .expect("prometheus fixture");
     let dir = tempfile::tempdir().unwrap();
     let pki = dir.path().join("pki");
-    // Reuse the demo's certificate generator by starting and stopping a demo.
-    {
-        let (_d, _, _) = start(
-            &["demo", "--port", "0", "--dir", pki.to_str().unwrap()],
-            "tidecast demo: serving",
-        );
-    }
+    demo_pki(&pki);
     let port = tidecast_testing::free_port();
     let cfg = dir.path().join("tidecast.yaml");
     std::fs::write(
@@ -188,7 +122,7 @@ fn serve_reads_a_real_prometheus_and_serves_the_predicted_value_ahead_of_live() 
             r#"listen: 127.0.0.1:{port}
 tls: {{cert_file: pki/tls.crt, key_file: pki/tls.key, client_ca_file: pki/ca.crt}}
 prometheus: {{url: "{url}"}}
-defaults: {{metric: lb_connections_predicted, timezone: Asia/Shanghai, history: 8d, lead: 15m, refresh: 2s, namespaces: [default]}}
+defaults: {{metric: lb_connections_predicted, timezone: Asia/Shanghai, window: 8d, lead: 15m, refresh: 2s, namespaces: [default]}}
 targets:
   - {{name: tv-api, labels: {{service: tv-api}}, query: 'sum(lb_active_connections{{service="tv-api"}})'}}
   - {{name: epg, labels: {{service: epg}}, query: 'sum(lb_active_connections{{service="epg"}})', mode: observe}}
@@ -197,73 +131,39 @@ targets:
         ),
     )
     .unwrap();
-    let (ok, out, err) = sh(&format!(
-        "{} serve --config {} --check",
-        env!("CARGO_BIN_EXE_tidecast"),
-        cfg.display()
-    ));
-    assert!(ok && out.contains("ok, 2 targets"), "{out}{err}");
+    let out = TIDECAST.ok(&["serve", "--config", cfg.to_str().unwrap(), "--check"]);
+    assert!(out.contains("ok, 2 targets"), "{out}");
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tidecast"))
-        .args([
-            "serve",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--log-format",
-            "json",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let _proc = Proc(child);
-    let logs = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
-    let sink = logs.clone();
-    std::thread::spawn(move || {
-        for l in BufReader::new(stderr).lines().map_while(Result::ok) {
-            sink.lock().unwrap().push(l);
-        }
-    });
+    let serve = TIDECAST.spawn(&[
+        "serve",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--log-format",
+        "json",
+    ]);
+
     let k = format!(
         "kubectl --server https://127.0.0.1:{port} --certificate-authority {pki}/ca.crt --client-certificate {pki}/client.crt --client-key {pki}/client.key",
         pki = pki.display()
     );
     let path = "/apis/external.metrics.k8s.io/v1beta1/namespaces/default/lb_connections_predicted";
-    let t0 = Instant::now();
-    let v = loop {
+    let v = poll(Duration::from_secs(90), Duration::from_millis(500), || {
         let (ok, out, _) = sh(&format!("{k} get --raw '{path}'"));
-        if ok {
-            let v = json(&out);
-            if v["items"].as_array().is_some_and(|i| i.len() == 2) {
-                break v;
-            }
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(90),
-            "never served; logs: {:?}",
-            logs.lock().unwrap()
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    };
+        let v = json(ok.then_some(out.as_str())?);
+        v["items"]
+            .as_array()
+            .is_some_and(|i| i.len() == 2)
+            .then_some(v)
+    })
+    .unwrap_or_else(|| panic!("never served; logs: {:?}", serve.stderr_so_far()));
     // Served vs the live value in Prometheus.
     let last = |svc: &str| {
         let fs = p.series.iter().find(|s| s.labels[0].1 == svc).unwrap();
         fs.generator.value(p.end)
     };
-    let milli = |s: &str| -> f64 {
-        let (n, scale) = match s.strip_suffix('m') {
-            Some(n) => (n, 0.001),
-            None => match s.strip_suffix('k') {
-                Some(n) => (n, 1000.0),
-                None => (s, 1.0),
-            },
-        };
-        n.parse::<f64>().unwrap() * scale
-    };
-    for item in v["items"].as_array().unwrap() {
+    for item in assert_external_metric_value_list(&v, "lb_connections_predicted") {
         let svc = item["metricLabels"]["service"].as_str().unwrap();
-        let value = milli(item["value"].as_str().unwrap());
+        let value = quantity_value(item["value"].as_str().unwrap());
         if svc == "tv-api" {
             assert!(
                 value >= last("tv-api") - 0.001,
@@ -284,7 +184,7 @@ targets:
     ));
     assert!(!ok && err.contains("could not find the metric"), "{err}");
     // JSON logs name each target's state.
-    let logs = logs.lock().unwrap().clone();
+    let logs = serve.stderr_so_far();
     assert!(
         logs.iter().any(|l| l.starts_with('{')
             && l.contains("\"target_name\":\"tv-api\"")
@@ -295,10 +195,9 @@ targets:
 
 /// Demo certificates (CA, server, client) generated into `dir` by a short-lived demo.
 fn demo_pki(dir: &std::path::Path) {
-    let (_d, _, _) = start(
-        &["demo", "--port", "0", "--dir", dir.to_str().unwrap()],
-        "tidecast demo: serving",
-    );
+    TIDECAST
+        .spawn(&["demo", "--port", "0", "--dir", dir.to_str().unwrap()])
+        .stdout_until("tidecast demo: serving", PATIENCE);
 }
 
 /// `tidecast serve` with one target whose Prometheus is unreachable (the listener, TLS and
@@ -308,14 +207,30 @@ fn serve_without_prometheus(
     dir: &std::path::Path,
     extra: &str,
     ca: &std::path::Path,
-) -> (Proc, u16) {
-    let (port, nothing) = (tidecast_testing::free_port(), tidecast_testing::free_port());
+) -> (Running, u16) {
+    let nothing = tidecast_testing::free_port();
+    serve_with_prometheus(
+        dir,
+        &format!(r#"{{url: "http://127.0.0.1:{nothing}"}}"#),
+        extra,
+        ca,
+    )
+}
+
+/// [`serve_without_prometheus`] with the config's `prometheus:` section given.
+fn serve_with_prometheus(
+    dir: &std::path::Path,
+    prometheus: &str,
+    extra: &str,
+    ca: &std::path::Path,
+) -> (Running, u16) {
+    let port = tidecast_testing::free_port();
     let cfg = dir.join("tidecast.yaml");
     std::fs::write(
         &cfg,
         format!(
             r#"listen: 127.0.0.1:{port}
-prometheus: {{url: "http://127.0.0.1:{nothing}"}}
+prometheus: {prometheus}
 targets:
   - {{name: a, metric: m, query: 'sum(up)'}}
 {extra}
@@ -323,18 +238,17 @@ targets:
         ),
     )
     .unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_tidecast"))
-        .args(["serve", "--config", cfg.to_str().unwrap()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let proc = Proc(child);
-    let t0 = Instant::now();
-    while !healthz(port, ca) {
-        assert!(t0.elapsed() < Duration::from_secs(30), "no listener");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let proc = TIDECAST.spawn(&[
+        "serve",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--log-format",
+        "json",
+    ]);
+    poll(PATIENCE, Duration::from_millis(200), || {
+        healthz(port, ca).then_some(())
+    })
+    .expect("a listener answering /healthz");
     (proc, port)
 }
 
@@ -353,7 +267,7 @@ fn healthz(port: u16, ca: &std::path::Path) -> bool {
 }
 
 /// [`serve_without_prometheus`] with demo certificates in `dir/pki`; returns the CA too.
-fn serve_with_demo_pki(dir: &std::path::Path, extra: &str) -> (Proc, u16, std::path::PathBuf) {
+fn serve_with_demo_pki(dir: &std::path::Path, extra: &str) -> (Running, u16, std::path::PathBuf) {
     let pki = dir.join("pki");
     demo_pki(&pki);
     let ca = pki.join("ca.crt");
@@ -419,14 +333,10 @@ fn a_renewed_certificate_is_served_without_a_restart() {
     );
     assert!(!healthz(port, &new_ca), "not yet the new certificate");
     install(&new);
-    let t0 = Instant::now();
-    while !healthz(port, &new_ca) {
-        assert!(
-            t0.elapsed() < Duration::from_secs(30),
-            "the renewed certificate was not picked up"
-        );
-        std::thread::sleep(Duration::from_millis(300));
-    }
+    poll(PATIENCE, Duration::from_millis(300), || {
+        healthz(port, &new_ca).then_some(())
+    })
+    .expect("the renewed certificate picked up");
     assert!(!healthz(port, &old_ca), "the old certificate is gone");
     // Its expiry is exported (rcgen's default validity: 4096-01-01).
     let metrics = fetch(port, &new_ca, "/metrics");
@@ -451,25 +361,162 @@ fn sigterm_drains_before_the_listener_closes() {
     let (mut proc, port, ca) = serve_with_demo_pki(dir.path(), "shutdown_delay: 3s");
     let readyz = || fetch(port, &ca, "/readyz");
     assert!(!readyz().contains("shutting down"));
-    let (ok, _, err) = sh(&format!("kill -TERM {}", proc.0.id()));
+    let (ok, _, err) = sh(&format!("kill -TERM {}", proc.id()));
     assert!(ok, "{err}");
-    let t0 = Instant::now();
-    while !readyz().contains("shutting down") {
-        assert!(
-            t0.elapsed() < Duration::from_secs(10),
-            "readiness never failed"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    poll(PATIENCE, Duration::from_millis(100), || {
+        readyz().contains("shutting down").then_some(())
+    })
+    .expect("readiness fails once draining");
     assert!(healthz(port, &ca), "still answering while draining");
-    let t0 = Instant::now();
-    loop {
-        if let Some(status) = proc.0.try_wait().unwrap() {
-            assert!(status.success(), "{status}");
-            break;
-        }
-        assert!(t0.elapsed() < Duration::from_secs(30), "did not exit");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let status = poll(PATIENCE, Duration::from_millis(100), || proc.try_wait())
+        .expect("the server exits after the drain");
+    assert!(status.success(), "{status}");
     assert!(!healthz(port, &ca), "the listener is closed");
+}
+
+/// The config's `prometheus.basic_auth` reaches Prometheus: the password is read from its
+/// file and sent as an `Authorization: Basic` header with every query.
+#[test]
+fn serve_sends_the_configured_basic_auth_to_prometheus() {
+    let fake = FakeHttp::start(vec![Reply::Status(
+        200,
+        r#"{"status":"success","data":{"resultType":"matrix","result":[]}}"#.into(),
+    )]);
+    let dir = tempfile::tempdir().unwrap();
+    let pki = dir.path().join("pki");
+    demo_pki(&pki);
+    std::fs::write(dir.path().join("password"), "p4ss\n").unwrap();
+    let (_proc, _port) = serve_with_prometheus(
+        dir.path(),
+        &format!(
+            r#"{{url: "{}", basic_auth: {{username: alice, password_file: password}}}}"#,
+            fake.url()
+        ),
+        "tls: {cert_file: pki/tls.crt, key_file: pki/tls.key}",
+        &pki.join("ca.crt"),
+    );
+    poll(PATIENCE, Duration::from_millis(100), || {
+        (fake.requests() > 0).then_some(())
+    })
+    .expect("a query reaches Prometheus");
+    let req = fake.received()[0].to_ascii_lowercase();
+    // base64("alice:p4ss")
+    assert!(
+        req.contains("\r\nauthorization: basic ywxpy2u6cdrzcw==\r\n"),
+        "{req}"
+    );
+}
+
+/// A JSON object's entries in order, a key that occurs twice kept twice (`serde_json::Value`
+/// would keep only the last).
+struct Entries(Vec<(String, serde_json::Value)>);
+
+impl<'de> serde::Deserialize<'de> for Entries {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Entries;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut m: A,
+            ) -> Result<Entries, A::Error> {
+                let mut out = Vec::new();
+                while let Some(entry) = m.next_entry()? {
+                    out.push(entry);
+                }
+                Ok(Entries(out))
+            }
+        }
+        d.deserialize_map(Visitor)
+    }
+}
+
+/// Check one JSON log line as a log pipeline reads it and return it as a `Value`: an object,
+/// no key twice, no Rust `Option` rendered as text, the numeric fields as numbers.
+#[track_caller]
+fn parsed_log_line(line: &str) -> serde_json::Value {
+    let Entries(entries) =
+        serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON object ({e}): {line}"));
+    let mut keys: Vec<&str> = entries.iter().map(|(k, _)| k.as_str()).collect();
+    keys.sort_unstable();
+    let before = keys.len();
+    keys.dedup();
+    assert_eq!(keys.len(), before, "a key occurs twice: {line}");
+    for (k, v) in &entries {
+        if let Some(text) = v.as_str() {
+            assert!(
+                !text.starts_with("Some(") && text != "None",
+                "{k} printed as Debug: {line}"
+            );
+        }
+        if k.ends_with("_s") || k.ends_with("_ms") || k == "attempt" || k == "samples" {
+            assert!(v.is_number(), "{k} is not a number: {line}");
+        }
+    }
+    json(line)
+}
+
+/// The JSON lines of `tidecast serve --log-format json` keep every field: tracing's own
+/// `target` (the module) and the target's name are different keys, numbers are numbers, an
+/// absent data age is left out and a present one is a number of seconds.
+#[test]
+fn json_log_lines_have_unique_keys_numbers_and_no_absent_values() {
+    // An unreachable Prometheus: retried requests, failed refreshes, a target without data,
+    // and a metric request that fails because of it.
+    let dir = tempfile::tempdir().unwrap();
+    let (serve, port, ca) = serve_with_demo_pki(dir.path(), "");
+    let metric = "/apis/external.metrics.k8s.io/v1beta1/namespaces/default/m";
+    let (mut failed, mut no_data, mut retried) = (None, None, false);
+    poll(PATIENCE, Duration::ZERO, || {
+        if failed.is_none() {
+            fetch(port, &ca, metric);
+        }
+        let line = serve.next_stderr(Duration::from_millis(500))?;
+        let v = parsed_log_line(&line);
+        match v["message"].as_str() {
+            Some(m) if m.starts_with("metric request failed") => failed = Some(v),
+            Some("target state") => no_data = Some(v),
+            Some(m) if m.starts_with("prometheus request failed") => retried = true,
+            _ => {}
+        }
+        (failed.is_some() && no_data.is_some() && retried).then_some(())
+    })
+    .expect("a failed metric request, a target state and a retried query logged");
+    let failed = failed.unwrap();
+    assert_eq!(failed["target_name"], "a", "{failed}");
+    assert!(
+        failed["target"]
+            .as_str()
+            .unwrap()
+            .starts_with("tidecast_server"),
+        "tracing's target is the module: {failed}"
+    );
+    let no_data = no_data.unwrap();
+    assert_eq!(no_data["state"], "no_data", "{no_data}");
+    assert!(no_data.get("age_s").is_none(), "no data, no age: {no_data}");
+    drop(serve);
+
+    // The demo's targets have data: their age is a number of seconds.
+    let demo_dir = tempfile::tempdir().unwrap();
+    let demo = TIDECAST.spawn(&[
+        "demo",
+        "--port",
+        "0",
+        "--dir",
+        demo_dir.path().to_str().unwrap(),
+        "--speed",
+        "60",
+        "--log-format",
+        "json",
+    ]);
+    let fresh = poll(PATIENCE, Duration::ZERO, || {
+        let v = parsed_log_line(&demo.next_stderr(Duration::from_millis(500))?);
+        (v["message"] == "target state" && v["state"] == "fresh").then_some(v)
+    })
+    .expect("a target turns fresh");
+    assert!(fresh["age_s"].is_i64(), "{fresh}");
+    assert!(fresh["target_name"].is_string(), "{fresh}");
 }

@@ -63,6 +63,14 @@ pub struct CalendarError {
     pub reason: String,
 }
 
+/// A time zone name that is not in the IANA database.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown time zone {name:?} (expected an IANA name such as Asia/Shanghai)")]
+pub struct ZoneError {
+    /// The name given.
+    pub name: String,
+}
+
 #[derive(Debug, Clone, Copy, Default)]
 struct DayEntry {
     kind: Option<DayType>,
@@ -92,9 +100,9 @@ impl Calendar {
     }
 
     /// Parse an IANA zone name such as `Asia/Shanghai`.
-    pub fn parse_zone(name: &str) -> Result<Tz, String> {
-        name.parse::<Tz>().map_err(|_| {
-            format!("unknown time zone {name:?} (expected an IANA name such as Asia/Shanghai)")
+    pub fn parse_zone(name: &str) -> Result<Tz, ZoneError> {
+        name.parse::<Tz>().map_err(|_| ZoneError {
+            name: name.to_string(),
         })
     }
 
@@ -329,10 +337,8 @@ mod tests {
 
     #[test]
     fn unknown_zones_are_rejected_by_name() {
-        assert!(
-            Calendar::parse_zone("Mars/Olympus")
-                .unwrap_err()
-                .contains("Mars/Olympus")
-        );
+        let e = Calendar::parse_zone("Mars/Olympus").unwrap_err();
+        assert_eq!(e.name, "Mars/Olympus");
+        assert!(e.to_string().contains("\"Mars/Olympus\""), "{e}");
     }
 }

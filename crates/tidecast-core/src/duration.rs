@@ -9,6 +9,10 @@ pub const SECS_PER_HOUR: i64 = 60 * SECS_PER_MINUTE;
 pub const SECS_PER_DAY: i64 = 24 * SECS_PER_HOUR;
 /// Seconds in a week.
 pub const SECS_PER_WEEK: i64 = 7 * SECS_PER_DAY;
+/// The history a fit learns from by default: the newest 42 days (six of each weekday). One
+/// constant so `forecast`, `backtest` and `serve` default to the model the accuracy figures
+/// measure.
+pub const DEFAULT_WINDOW_SECS: i64 = 42 * SECS_PER_DAY;
 
 /// Parse a duration such as `90s`, `15m`, `1h`, `7d`, `2w` or `1h30m` into whole seconds.
 pub fn parse_duration(input: &str) -> Result<i64> {

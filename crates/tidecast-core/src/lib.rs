@@ -9,11 +9,12 @@ mod series;
 pub mod synth;
 
 pub use calendar::{
-    Calendar, CalendarError, DayType, LocalTime, MAX_DAY_BACK, days_back, same_kind_back,
+    Calendar, CalendarError, DayType, LocalTime, MAX_DAY_BACK, ZoneError, days_back,
+    same_kind_back,
 };
 pub use duration::{
-    SECS_PER_DAY, SECS_PER_HOUR, SECS_PER_MINUTE, SECS_PER_WEEK, format_duration, parse_duration,
-    parse_timestamp,
+    DEFAULT_WINDOW_SECS, SECS_PER_DAY, SECS_PER_HOUR, SECS_PER_MINUTE, SECS_PER_WEEK,
+    format_duration, parse_duration, parse_timestamp,
 };
 pub use error::{Error, Result};
 pub use forecast::Forecast;

@@ -14,9 +14,8 @@ use std::str::FromStr;
 use std::sync::Arc;
 use tidecast_core::{Calendar, Forecast, Predict, SECS_PER_DAY, Series};
 
-/// The training window's default: six weeks, so the weekly lags have four weeks of rows and
-/// the decomposition two weekly cycles; the accuracy figures are measured with it.
-pub const DEFAULT_WINDOW_SECS: i64 = 42 * SECS_PER_DAY;
+/// The training window's default (`tidecast_core`'s, re-exported beside the forecaster).
+pub use tidecast_core::DEFAULT_WINDOW_SECS;
 
 /// The model families the CLI and the server can run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -281,7 +281,7 @@ impl Client {
                 Ok(body) => return Ok((url, body)),
                 Err(e) if e.retryable() && attempt < self.cfg.max_attempts => {
                     let delay = self.backoff(attempt);
-                    tracing::warn!(url = %url, attempt, error = %e, delay_ms = delay.as_millis() as u64, "prometheus request failed; retrying");
+                    tracing::warn!(url = %url, attempt, error = %Causes(&e), delay_ms = delay.as_millis() as u64, "prometheus request failed; retrying");
                     tokio::time::sleep(delay).await;
                     attempt += 1;
                 }
@@ -365,12 +365,6 @@ impl Client {
     }
 
     fn transport(&self, url: &str, e: reqwest::Error) -> Error {
-        let mut message = e.to_string();
-        let mut src = std::error::Error::source(&e);
-        while let Some(s) = src {
-            message = format!("{message}: {s}");
-            src = s.source();
-        }
         if e.is_timeout() {
             Error::Timeout {
                 url: url.into(),
@@ -379,14 +373,29 @@ impl Client {
         } else if e.is_connect() {
             Error::Connect {
                 url: url.into(),
-                message,
+                source: Box::new(e),
             }
         } else {
             Error::Transport {
                 url: url.into(),
-                message,
+                source: Box::new(e),
             }
         }
+    }
+}
+
+/// An error and its causes, `: `-separated, for a log line.
+struct Causes<'a>(&'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for Causes<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut cause = self.0.source();
+        while let Some(c) = cause {
+            write!(f, ": {c}")?;
+            cause = c.source();
+        }
+        Ok(())
     }
 }
 

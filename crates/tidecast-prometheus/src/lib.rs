@@ -1,10 +1,12 @@
 #![doc = include_str!("../README.md")]
 
 mod client;
+mod settings;
 mod store;
 mod wire;
 
 pub use client::{Auth, Client, ClientConfig, RangeQuery};
+pub use settings::ClientSettings;
 pub use store::{RefreshStats, SeriesStore};
 
 use std::collections::BTreeMap;
@@ -66,12 +68,13 @@ pub enum Error {
     #[error("prometheus client configuration: {0}")]
     Config(String),
     /// No connection could be made (refused, DNS, TLS) after all retries.
-    #[error("cannot connect to {url}: {message}")]
+    #[error("cannot connect to {url}")]
     Connect {
         /// The URL requested.
         url: String,
-        /// What failed.
-        message: String,
+        /// What failed (the HTTP client's error and its causes).
+        #[source]
+        source: BoxError,
     },
     /// The server did not answer within the request timeout, after all retries.
     #[error("{url}: no complete answer within {timeout_ms} ms")]
@@ -82,12 +85,24 @@ pub enum Error {
         timeout_ms: u128,
     },
     /// The connection broke while the answer was being read, after all retries.
-    #[error("{url}: connection lost while reading the answer: {message}")]
+    #[error("{url}: connection lost while reading the answer")]
     Transport {
         /// The URL requested.
         url: String,
-        /// What failed.
-        message: String,
+        /// What failed (the HTTP client's error and its causes).
+        #[source]
+        source: BoxError,
+    },
+    /// A file the settings name (token, password, CA bundle) cannot be read.
+    #[error("reading the {what} {}", path.display())]
+    ReadFile {
+        /// Which file it is, e.g. `bearer token file`.
+        what: &'static str,
+        /// The path as configured.
+        path: std::path::PathBuf,
+        /// Why it cannot be read.
+        #[source]
+        source: std::io::Error,
     },
     /// Prometheus rejected the query (4xx): its `errorType` and `error`, verbatim.
     #[error("{url}: HTTP {status}: {error_type}: {error}")]
@@ -159,6 +174,10 @@ impl Error {
         )
     }
 }
+
+/// The cause of a connect or transport error, boxed so the HTTP client's types stay out of
+/// this crate's API.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Result with [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -2,19 +2,14 @@
 //! 127.0.0.1: hangs, malformed bodies, status codes, retries.
 
 use std::time::Duration;
-use tidecast_prometheus::{Client, ClientConfig, Error, RangeQuery};
-use tidecast_testing::{FakeHttp, Reply};
+use tidecast_prometheus::{Client, ClientConfig, ClientSettings, Error, RangeQuery};
+use tidecast_testing::{FakeHttp, Reply, prometheus_client_config};
 
 const OK_BODY: &str = r#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{"service":"a"},"values":[[60,"1"],[120,"2"]]}]}}"#;
 
+/// A client that gives up on a hanging server quickly.
 fn client(url: &str) -> Client {
-    Client::new(
-        ClientConfig::new(url)
-            .with_timeout(Duration::from_millis(500))
-            .with_max_attempts(3)
-            .with_backoff(Duration::from_millis(10), Duration::from_millis(40)),
-    )
-    .unwrap()
+    Client::new(prometheus_client_config(url).with_timeout(Duration::from_millis(500))).unwrap()
 }
 
 fn q() -> RangeQuery {
@@ -136,11 +131,26 @@ async fn nothing_listening_is_a_connect_error_naming_the_url() {
         .unwrap_err();
     assert!(matches!(e, Error::Connect { .. }), "{e}");
     assert!(e.to_string().contains(&url));
+    // The HTTP client's error is kept as the cause, down to the refused connection.
+    let mut causes = Vec::new();
+    let mut cause = std::error::Error::source(&e);
+    while let Some(c) = cause {
+        causes.push(c.to_string());
+        cause = c.source();
+    }
+    assert!(
+        causes.iter().any(|c| c.contains("refused")),
+        "{e}: {causes:?}"
+    );
+}
+
+/// The first request the fake received, lowercased (header names are case-insensitive).
+fn first_request(fake: &FakeHttp) -> String {
+    fake.received()[0].to_ascii_lowercase()
 }
 
 #[tokio::test]
 async fn headers_and_bearer_tokens_are_sent() {
-    // The fake answers any request; this checks the request builds and succeeds with them.
     let fake = FakeHttp::start(vec![Reply::Status(200, OK_BODY.into())]);
     let c = Client::new(
         ClientConfig::new(fake.url())
@@ -149,4 +159,28 @@ async fn headers_and_bearer_tokens_are_sent() {
     )
     .unwrap();
     assert_eq!(c.query_range(&q(), &|_, _| {}).await.unwrap().len(), 1);
+    let req = first_request(&fake);
+    assert!(req.contains("\r\nx-scope-orgid: tenant-a\r\n"), "{req}");
+    assert!(req.contains("\r\nauthorization: bearer t\r\n"), "{req}");
+}
+
+#[tokio::test]
+async fn settings_read_the_basic_auth_password_file_and_send_the_authorization_header() {
+    let fake = FakeHttp::start(vec![Reply::Status(200, OK_BODY.into())]);
+    let dir = tempfile::tempdir().unwrap();
+    let password = dir.path().join("password");
+    std::fs::write(&password, "p4ss\n").unwrap();
+    let c = ClientSettings::new(fake.url())
+        .with_basic_auth_password_file("alice", &password)
+        .with_header("X-Scope-OrgID", "tenant-a")
+        .client()
+        .unwrap();
+    assert_eq!(c.query_range(&q(), &|_, _| {}).await.unwrap().len(), 1);
+    let req = first_request(&fake);
+    // base64("alice:p4ss"): the file's trailing newline is not part of the password.
+    assert!(
+        req.contains("\r\nauthorization: basic ywxpy2u6cdrzcw==\r\n"),
+        "{req}"
+    );
+    assert!(req.contains("\r\nx-scope-orgid: tenant-a\r\n"), "{req}");
 }

@@ -154,7 +154,8 @@ fn resolve(
     for (k, v) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
         match k.as_ref() {
             "labelSelector" => {
-                selector = LabelSelector::parse(&v).map_err(ApiError::bad_request)?
+                selector =
+                    LabelSelector::parse(&v).map_err(|e| ApiError::bad_request(e.to_string()))?
             }
             "watch" if v == "true" || v == "1" => {
                 return Err(ApiError::method_not_allowed(
@@ -203,7 +204,7 @@ fn resolve(
             // FailedGetExternalMetric event.
             Err(why) => {
                 tracing::warn!(
-                    %namespace, %metric, target = %v.name, reason = %why,
+                    %namespace, %metric, target_name = %v.name, reason = %why,
                     "metric request failed: a matching series cannot be served"
                 );
                 return Err(ApiError::unavailable(why));

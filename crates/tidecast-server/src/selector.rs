@@ -15,13 +15,61 @@ enum Requirement {
     Lt(String, i64),
 }
 
+/// A selector that does not parse: what was expected, and where.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unable to parse requirement: {problem} at position {position} in {input:?}")]
+pub struct SelectorError {
+    /// Byte offset in the input where parsing stopped.
+    pub position: usize,
+    /// The selector as given.
+    pub input: String,
+    problem: Problem,
+}
+
+/// What was wrong at the error's position.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum Problem {
+    #[error("expected '{0}'")]
+    Expected(char),
+    #[error("expected ',' or ')' in a value set")]
+    ValueSetEnd,
+    #[error("expected an operator (=, ==, !=, in, notin, >, <)")]
+    Operator,
+    #[error("{0:?} is not an integer")]
+    NotAnInteger(String),
+    #[error("{0}")]
+    Key(#[from] KeyError),
+    #[error("{0}")]
+    Value(#[from] ValueError),
+}
+
+/// A label key that Kubernetes would reject.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum KeyError {
+    #[error("invalid label key prefix in {0:?}")]
+    Prefix(String),
+    #[error("invalid label key {0:?}: a name of 1-63 characters is required")]
+    Length(String),
+    #[error("invalid label key {0:?}: must start and end with an alphanumeric character")]
+    Edge(String),
+}
+
+/// A label value that Kubernetes would reject.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum ValueError {
+    #[error("invalid label value {0:?}: at most 63 characters of [A-Za-z0-9._-]")]
+    Chars(String),
+    #[error("invalid label value {0:?}: must start and end with an alphanumeric character")]
+    Edge(String),
+}
+
 /// A parsed label selector; the empty selector matches everything.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LabelSelector(Vec<Requirement>);
 
 impl LabelSelector {
     /// Parse the string form. Errors say what was expected where.
-    pub fn parse(input: &str) -> Result<Self, String> {
+    pub fn parse(input: &str) -> Result<Self, SelectorError> {
         let mut p = Parser {
             s: input.as_bytes(),
             i: 0,
@@ -94,19 +142,20 @@ impl Parser<'_> {
             self.i += 1;
         }
     }
-    fn err(&self, what: &str) -> String {
-        format!(
-            "unable to parse requirement: {what} at position {} in {:?}",
-            self.i, self.input
-        )
+    fn err(&self, problem: impl Into<Problem>) -> SelectorError {
+        SelectorError {
+            position: self.i,
+            input: self.input.to_string(),
+            problem: problem.into(),
+        }
     }
-    fn expect(&mut self, c: u8) -> Result<(), String> {
+    fn expect(&mut self, c: u8) -> Result<(), SelectorError> {
         self.ws();
         if self.peek() == Some(c) {
             self.i += 1;
             Ok(())
         } else {
-            Err(self.err(&format!("expected '{}'", c as char)))
+            Err(self.err(Problem::Expected(c as char)))
         }
     }
     fn word(&mut self) -> &str {
@@ -119,19 +168,19 @@ impl Parser<'_> {
         }
         std::str::from_utf8(&self.s[start..self.i]).unwrap_or_default()
     }
-    fn key(&mut self) -> Result<String, String> {
+    fn key(&mut self) -> Result<String, SelectorError> {
         self.ws();
         let k = self.word().to_string();
-        validate_key(&k).map_err(|e| self.err(&e))?;
+        validate_key(&k).map_err(|e| self.err(e))?;
         Ok(k)
     }
-    fn value(&mut self) -> Result<String, String> {
+    fn value(&mut self) -> Result<String, SelectorError> {
         self.ws();
         let v = self.word().to_string();
-        validate_value(&v).map_err(|e| self.err(&e))?;
+        validate_value(&v).map_err(|e| self.err(e))?;
         Ok(v)
     }
-    fn values(&mut self) -> Result<BTreeSet<String>, String> {
+    fn values(&mut self) -> Result<BTreeSet<String>, SelectorError> {
         self.expect(b'(')?;
         let mut out = BTreeSet::new();
         loop {
@@ -143,11 +192,11 @@ impl Parser<'_> {
                     self.i += 1;
                     return Ok(out);
                 }
-                _ => return Err(self.err("expected ',' or ')' in a value set")),
+                _ => return Err(self.err(Problem::ValueSetEnd)),
             }
         }
     }
-    fn requirement(&mut self) -> Result<Requirement, String> {
+    fn requirement(&mut self) -> Result<Requirement, SelectorError> {
         self.ws();
         if self.peek() == Some(b'!') {
             self.i += 1;
@@ -181,9 +230,7 @@ impl Parser<'_> {
             let gt = rest[0] == b'>';
             self.i += 1;
             let v = self.value()?;
-            let n: i64 = v
-                .parse()
-                .map_err(|_| self.err(&format!("{v:?} is not an integer")))?;
+            let n: i64 = v.parse().map_err(|_| self.err(Problem::NotAnInteger(v)))?;
             Ok(if gt {
                 Requirement::Gt(key, n)
             } else {
@@ -192,12 +239,12 @@ impl Parser<'_> {
         } else if rest.is_empty() || rest[0] == b',' {
             Ok(Requirement::Kube(Expression::Exists(key)))
         } else {
-            Err(self.err("expected an operator (=, ==, !=, in, notin, >, <)"))
+            Err(self.err(Problem::Operator))
         }
     }
 }
 
-fn validate_key(k: &str) -> Result<(), String> {
+fn validate_key(k: &str) -> Result<(), KeyError> {
     let (prefix, name) = match k.split_once('/') {
         Some((p, n)) => (Some(p), n),
         None => (None, k),
@@ -205,33 +252,25 @@ fn validate_key(k: &str) -> Result<(), String> {
     if let Some(p) = prefix
         && (p.is_empty() || p.len() > 253 || p.contains('/'))
     {
-        return Err(format!("invalid label key prefix in {k:?}"));
+        return Err(KeyError::Prefix(k.into()));
     }
     if name.is_empty() || name.len() > 63 {
-        return Err(format!(
-            "invalid label key {k:?}: a name of 1-63 characters is required"
-        ));
+        return Err(KeyError::Length(k.into()));
     }
     let b = name.as_bytes();
     if !b[0].is_ascii_alphanumeric() || !b[b.len() - 1].is_ascii_alphanumeric() {
-        return Err(format!(
-            "invalid label key {k:?}: must start and end with an alphanumeric character"
-        ));
+        return Err(KeyError::Edge(k.into()));
     }
     Ok(())
 }
 
-fn validate_value(v: &str) -> Result<(), String> {
+fn validate_value(v: &str) -> Result<(), ValueError> {
     if v.len() > 63 || v.contains('/') {
-        return Err(format!(
-            "invalid label value {v:?}: at most 63 characters of [A-Za-z0-9._-]"
-        ));
+        return Err(ValueError::Chars(v.into()));
     }
     let b = v.as_bytes();
     if !b.is_empty() && (!b[0].is_ascii_alphanumeric() || !b[b.len() - 1].is_ascii_alphanumeric()) {
-        return Err(format!(
-            "invalid label value {v:?}: must start and end with an alphanumeric character"
-        ));
+        return Err(ValueError::Edge(v.into()));
     }
     Ok(())
 }
@@ -295,7 +334,12 @@ mod tests {
             "a=b/c",
         ] {
             let e = LabelSelector::parse(bad).unwrap_err();
-            assert!(e.contains("unable to parse requirement"), "{bad}: {e}");
+            assert_eq!(e.input, bad);
+            assert!(e.position <= bad.len(), "{bad}: {e}");
+            assert!(
+                e.to_string().starts_with("unable to parse requirement: "),
+                "{bad}: {e}"
+            );
         }
     }
 }

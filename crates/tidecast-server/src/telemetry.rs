@@ -1,7 +1,7 @@
 //! The server's own /metrics: HTTP requests by route and code with latency histograms,
 //! and per-target gauges read from the snapshot at scrape time.
 
-use crate::policy::Freshness;
+use crate::policy::{Accuracy, Freshness, Served, TargetView};
 use crate::{Clock, MetricStore};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet};
@@ -140,129 +140,176 @@ struct TargetCollector {
 
 type Labels = Vec<(&'static str, String)>;
 
+/// The label set of one target, to which a family adds its own labels.
+fn target_labels(name: &str) -> Labels {
+    vec![("target", name.to_string())]
+}
+
+/// One gauge family with its rows.
+fn gauge(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    rows: Vec<(Labels, f64)>,
+) -> Result<(), std::fmt::Error> {
+    let mut m = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+    for (labels, v) in rows {
+        m.encode_family(&labels)?.encode_gauge(&v)?;
+    }
+    Ok(())
+}
+
+/// Every target's view at scrape time, with what it would serve now.
+struct Snapshot {
+    views: Vec<Arc<TargetView>>,
+    served: Vec<Served>,
+}
+
 impl Collector for TargetCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let reg = self.store.registry();
         let now = self.clock.now() as i64;
         let views: Vec<_> = (0..reg.len()).map(|i| reg.get(i)).collect();
-        let served: Vec<_> = views.iter().map(|v| v.serve(now)).collect();
-        let t = |name: &str| vec![("target", name.to_string())];
-
-        let mut gauge =
-            |name: &str, help: &str, rows: Vec<(Labels, f64)>| -> Result<(), std::fmt::Error> {
-                let mut m = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
-                for (labels, v) in rows {
-                    m.encode_family(&labels)?.encode_gauge(&v)?;
-                }
-                Ok(())
-            };
-        gauge(
-            "tidecast_target_served_value",
-            "Value served to the HPA now (absent when the target cannot be served)",
-            views
-                .iter()
-                .zip(&served)
-                .filter_map(|(v, s)| s.value.as_ref().ok().map(|x| (t(&v.name), *x)))
-                .collect(),
-        )?;
-        gauge(
-            "tidecast_target_predicted_value",
-            "Predicted value (what scale mode serves; in observe mode, what it would serve)",
-            views
-                .iter()
-                .zip(&served)
-                .filter_map(|(v, s)| s.predicted.map(|x| (t(&v.name), x)))
-                .collect(),
-        )?;
-        gauge(
-            "tidecast_target_live_value",
-            "Newest observed value",
-            views
-                .iter()
-                .filter_map(|v| v.live.map(|l| (t(&v.name), l.value)))
-                .collect(),
-        )?;
-        gauge(
-            "tidecast_target_data_age_seconds",
-            "Age of the newest observation",
-            views
-                .iter()
-                .zip(&served)
-                .filter_map(|(v, s)| s.age.map(|a| (t(&v.name), a as f64)))
-                .collect(),
-        )?;
-        gauge(
-            "tidecast_target_state",
-            "Staleness state of each target (1 for the current state)",
-            views
-                .iter()
-                .zip(&served)
-                .flat_map(|(v, s)| {
-                    Freshness::ALL.iter().map(move |st| {
-                        let mut l = t(&v.name);
-                        l.push(("state", st.as_str().to_string()));
-                        (l, if *st == s.state { 1.0 } else { 0.0 })
-                    })
-                })
-                .collect(),
-        )?;
+        let served = views.iter().map(|v| v.serve(now)).collect();
+        let snap = Snapshot { views, served };
+        encode_values(&mut encoder, &snap)?;
+        encode_state(&mut encoder, &snap)?;
         if self.per_horizon {
-            gauge(
-                "tidecast_target_forecast",
-                "Point forecast made at the last refresh, by horizon",
-                views
-                    .iter()
-                    .flat_map(|v| {
-                        v.horizons.iter().map(move |(h, x)| {
-                            let mut l = t(&v.name);
-                            l.push(("horizon", format!("{}m", h / 60)));
-                            (l, *x)
-                        })
-                    })
-                    .collect(),
-            )?;
-            let acc = |f: fn(&crate::policy::Accuracy) -> f64| {
-                views
-                    .iter()
-                    .flat_map(move |v| {
-                        v.accuracy.iter().filter(|a| a.n > 0).map(move |a| {
-                            let mut l = t(&v.name);
-                            l.push(("horizon", format!("{}m", a.horizon / 60)));
-                            (l, f(a))
-                        })
-                    })
-                    .collect::<Vec<_>>()
-            };
-            gauge(
-                "tidecast_target_mae",
-                "Rolling mean absolute error of past forecasts, by horizon",
-                acc(|a| a.mae),
-            )?;
-            gauge(
-                "tidecast_target_mape",
-                "Rolling mean absolute percentage error of past forecasts (%), by horizon",
-                acc(|a| a.mape),
-            )?;
-            gauge(
-                "tidecast_target_interval_coverage",
-                "Share of actuals inside past 80% intervals, by horizon",
-                acc(|a| a.coverage),
-            )?;
+            encode_horizons(&mut encoder, &snap.views)?;
         }
-        let mut m = encoder.encode_descriptor(
-            "tidecast_target_refreshes",
-            "Refreshes of each target by result",
-            None,
-            MetricType::Counter,
-        )?;
-        for v in &views {
-            for (result, n) in [("success", v.refresh_ok), ("failure", v.refresh_failed)] {
-                let mut l = t(&v.name);
-                l.push(("result", result.to_string()));
-                m.encode_family(&l)?
-                    .encode_counter::<Labels, _, u64>(&n, None)?;
-            }
-        }
-        Ok(())
+        encode_refreshes(&mut encoder, &snap.views)
     }
+}
+
+/// Served, predicted and live values and the data age: the families a dashboard of the
+/// autoscaler reads first.
+fn encode_values(encoder: &mut DescriptorEncoder, snap: &Snapshot) -> Result<(), std::fmt::Error> {
+    let both = || snap.views.iter().zip(&snap.served);
+    gauge(
+        encoder,
+        "tidecast_target_served_value",
+        "Value served to the HPA now (absent when the target cannot be served)",
+        both()
+            .filter_map(|(v, s)| s.value.as_ref().ok().map(|x| (target_labels(&v.name), *x)))
+            .collect(),
+    )?;
+    gauge(
+        encoder,
+        "tidecast_target_predicted_value",
+        "Predicted value (what scale mode serves; in observe mode, what it would serve)",
+        both()
+            .filter_map(|(v, s)| s.predicted.map(|x| (target_labels(&v.name), x)))
+            .collect(),
+    )?;
+    gauge(
+        encoder,
+        "tidecast_target_live_value",
+        "Newest observed value",
+        snap.views
+            .iter()
+            .filter_map(|v| v.live.map(|l| (target_labels(&v.name), l.value)))
+            .collect(),
+    )?;
+    gauge(
+        encoder,
+        "tidecast_target_data_age_seconds",
+        "Age of the newest observation",
+        both()
+            .filter_map(|(v, s)| s.age.map(|a| (target_labels(&v.name), a as f64)))
+            .collect(),
+    )
+}
+
+/// One row per target and state, 1 for the current one, so an alert can match on a state.
+fn encode_state(encoder: &mut DescriptorEncoder, snap: &Snapshot) -> Result<(), std::fmt::Error> {
+    gauge(
+        encoder,
+        "tidecast_target_state",
+        "Staleness state of each target (1 for the current state)",
+        snap.views
+            .iter()
+            .zip(&snap.served)
+            .flat_map(|(v, s)| {
+                Freshness::ALL.iter().map(move |st| {
+                    let mut l = target_labels(&v.name);
+                    l.push(("state", st.as_str().to_string()));
+                    (l, if *st == s.state { 1.0 } else { 0.0 })
+                })
+            })
+            .collect(),
+    )
+}
+
+/// Forecasts and rolling accuracy by horizon: up to 16 series per target, hence optional.
+fn encode_horizons(
+    encoder: &mut DescriptorEncoder,
+    views: &[Arc<TargetView>],
+) -> Result<(), std::fmt::Error> {
+    gauge(
+        encoder,
+        "tidecast_target_forecast",
+        "Point forecast made at the last refresh, by horizon",
+        views
+            .iter()
+            .flat_map(|v| {
+                v.horizons.iter().map(move |(h, x)| {
+                    let mut l = target_labels(&v.name);
+                    l.push(("horizon", format!("{}m", h / 60)));
+                    (l, *x)
+                })
+            })
+            .collect(),
+    )?;
+    let acc = |f: fn(&Accuracy) -> f64| {
+        views
+            .iter()
+            .flat_map(move |v| {
+                v.accuracy.iter().filter(|a| a.n > 0).map(move |a| {
+                    let mut l = target_labels(&v.name);
+                    l.push(("horizon", format!("{}m", a.horizon / 60)));
+                    (l, f(a))
+                })
+            })
+            .collect::<Vec<_>>()
+    };
+    gauge(
+        encoder,
+        "tidecast_target_mae",
+        "Rolling mean absolute error of past forecasts, by horizon",
+        acc(|a| a.mae),
+    )?;
+    gauge(
+        encoder,
+        "tidecast_target_mape",
+        "Rolling mean absolute percentage error of past forecasts (%), by horizon",
+        acc(|a| a.mape),
+    )?;
+    gauge(
+        encoder,
+        "tidecast_target_interval_coverage",
+        "Share of actuals inside past 80% intervals, by horizon",
+        acc(|a| a.coverage),
+    )
+}
+
+/// Refresh counters by result.
+fn encode_refreshes(
+    encoder: &mut DescriptorEncoder,
+    views: &[Arc<TargetView>],
+) -> Result<(), std::fmt::Error> {
+    let mut m = encoder.encode_descriptor(
+        "tidecast_target_refreshes",
+        "Refreshes of each target by result",
+        None,
+        MetricType::Counter,
+    )?;
+    for v in views {
+        for (result, n) in [("success", v.refresh_ok), ("failure", v.refresh_failed)] {
+            let mut l = target_labels(&v.name);
+            l.push(("result", result.to_string()));
+            m.encode_family(&l)?
+                .encode_counter::<Labels, _, u64>(&n, None)?;
+        }
+    }
+    Ok(())
 }

@@ -4,10 +4,10 @@
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
-use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use tidecast_server::*;
+use tidecast_testing::{assert_external_metric_value_list, json};
 use tower::ServiceExt;
 
 #[derive(Debug)]
@@ -88,10 +88,6 @@ async fn get(app: axum::Router, uri: &str, accept: Option<&str>) -> (StatusCode,
     (status, ct, String::from_utf8(body.to_vec()).unwrap())
 }
 
-fn json(s: &str) -> Value {
-    serde_json::from_str(s).unwrap_or_else(|e| panic!("{e}: {s}"))
-}
-
 const BASE: &str = "/apis/external.metrics.k8s.io/v1beta1";
 
 #[tokio::test]
@@ -162,12 +158,8 @@ async fn metric_values_follow_the_spec_field_by_field() {
     .await;
     assert_eq!((code, ct.as_str()), (StatusCode::OK, "application/json"));
     let v = json(&body);
-    assert_eq!(v["kind"], "ExternalMetricValueList");
-    assert_eq!(v["apiVersion"], "external.metrics.k8s.io/v1beta1");
-    assert_eq!(v["metadata"], serde_json::json!({}));
-    let items = v["items"].as_array().unwrap();
+    let items = assert_external_metric_value_list(&v, "lb_connections_predicted");
     assert_eq!(items.len(), 1);
-    assert_eq!(items[0]["metricName"], "lb_connections_predicted");
     assert_eq!(items[0]["metricLabels"]["service"], "tv-api");
     assert_eq!(items[0]["timestamp"], "2026-10-01T06:00:00Z");
     assert_eq!(

@@ -1,8 +1,23 @@
 use std::io::Write;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tidecast_core::synth::TidalGenerator;
+use tidecast_prometheus::{Client, ClientConfig};
+
+/// A client config for tests: three attempts with backoff from 10 ms to 40 ms, so retried
+/// faults fail fast.
+pub fn prometheus_client_config(url: &str) -> ClientConfig {
+    ClientConfig::new(url)
+        .with_max_attempts(3)
+        .with_backoff(Duration::from_millis(10), Duration::from_millis(40))
+}
+
+/// A client built from [`prometheus_client_config`].
+#[track_caller]
+pub fn prometheus_client(url: &str) -> Client {
+    Client::new(prometheus_client_config(url)).expect("a valid client config")
+}
 
 /// One series to backfill: its labels and a generator evaluated on the grid.
 #[derive(Debug, Clone)]
@@ -54,10 +69,7 @@ impl PrometheusFixture {
         step: i64,
         scrape: Option<String>,
     ) -> std::io::Result<Self> {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("clock after 1970")
-            .as_secs() as i64;
+        let now = crate::unix_now() as i64;
         let end = (now / step) * step - step;
         let start = end - days * 86_400 + step;
         let dir = tempfile::tempdir()?;
@@ -126,12 +138,11 @@ impl PrometheusFixture {
     }
 
     fn wait_ready(&self, limit: Duration) -> std::io::Result<()> {
-        let t0 = Instant::now();
-        while t0.elapsed() < limit {
-            if let Some((200, _)) = crate::http_get(self.port, "/-/ready") {
-                return Ok(());
-            }
-            std::thread::sleep(Duration::from_millis(100));
+        let ready = crate::poll(limit, Duration::from_millis(100), || {
+            matches!(crate::http_get(self.port, "/-/ready"), Some((200, _))).then_some(())
+        });
+        if ready.is_some() {
+            return Ok(());
         }
         let log =
             std::fs::read_to_string(self.dir.path().join("prometheus.log")).unwrap_or_default();
@@ -160,12 +171,11 @@ impl PrometheusFixture {
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = Command::new("kill").arg(c.id().to_string()).status();
-            let t0 = Instant::now();
-            while t0.elapsed() < Duration::from_secs(10) {
-                if let Ok(Some(_)) = c.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
+            let exited = crate::poll(Duration::from_secs(10), Duration::from_millis(50), || {
+                c.try_wait().ok().flatten()
+            });
+            if exited.is_some() {
+                return;
             }
             let _ = c.kill();
             let _ = c.wait();

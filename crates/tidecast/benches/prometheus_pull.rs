@@ -4,6 +4,9 @@
 //! 3 runs each), the ratio, and memory against the data size. No assertion: numbers go to
 //! docs/benchmarks.md.
 
+// A benchmark measures real elapsed time.
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
+
 use std::process::Command;
 use std::time::{Duration, Instant};
 use tidecast_prometheus::{Client, ClientConfig, RangeQuery};

@@ -2,6 +2,17 @@
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
+use std::sync::LazyLock;
+use tidecast_core::{DEFAULT_WINDOW_SECS, format_duration};
+
+/// `--window`'s default: the serve config's default too, in days as users write it.
+static DEFAULT_WINDOW: LazyLock<String> = LazyLock::new(|| {
+    if DEFAULT_WINDOW_SECS % 86_400 == 0 {
+        format!("{}d", DEFAULT_WINDOW_SECS / 86_400)
+    } else {
+        format_duration(DEFAULT_WINDOW_SECS)
+    }
+});
 
 /// An argument or configuration value that makes no sense (exit code 64).
 #[derive(Debug)]
@@ -131,9 +142,13 @@ pub(crate) struct PrometheusArgs {
     /// File holding a bearer token sent as `Authorization: Bearer ...`.
     #[arg(long, value_name = "FILE")]
     pub(crate) bearer_token_file: Option<PathBuf>,
-    /// HTTP basic auth user; the password comes from $TIDECAST_PROMETHEUS_PASSWORD.
-    #[arg(long, value_name = "USER")]
+    /// HTTP basic auth user; the password comes from --basic-auth-password-file or
+    /// $TIDECAST_PROMETHEUS_PASSWORD.
+    #[arg(long, value_name = "USER", conflicts_with = "bearer_token_file")]
     pub(crate) basic_auth_user: Option<String>,
+    /// File holding the basic auth password (surrounding whitespace is trimmed).
+    #[arg(long, value_name = "FILE", requires = "basic_auth_user")]
+    pub(crate) basic_auth_password_file: Option<PathBuf>,
     /// PEM CA bundle to trust for https:// (in addition to the system roots).
     #[arg(long, value_name = "FILE")]
     pub(crate) ca_file: Option<PathBuf>,
@@ -204,7 +219,7 @@ pub(crate) struct ModelArgs {
     #[arg(long, default_value = "1d", value_name = "DURATION")]
     pub(crate) refit_every: String,
     /// History each fit uses (the newest part).
-    #[arg(long, default_value = "42d", value_name = "DURATION")]
+    #[arg(long, default_value = DEFAULT_WINDOW.as_str(), value_name = "DURATION")]
     pub(crate) window: String,
     /// Fit on means over buckets of this duration when the series is finer, reading the
     /// forecast back per step (`none`: fit the series as it is).

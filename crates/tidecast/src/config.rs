@@ -6,7 +6,8 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use tidecast_core::{Calendar, parse_duration};
+use tidecast_core::{Calendar, DEFAULT_WINDOW_SECS, format_duration, parse_duration};
+use tidecast_prometheus::ClientSettings;
 use tidecast_server::{Mode, Staleness, TargetMetrics};
 
 /// The file as written.
@@ -48,9 +49,17 @@ struct RawPrometheus {
     url: String,
     timeout: Option<String>,
     bearer_token_file: Option<PathBuf>,
+    basic_auth: Option<RawBasicAuth>,
     ca_file: Option<PathBuf>,
     #[serde(default)]
     headers: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBasicAuth {
+    username: String,
+    password_file: PathBuf,
 }
 
 /// One target as written; every field may also come from `defaults`.
@@ -63,7 +72,9 @@ struct RawTarget {
     labels: Option<BTreeMap<String, String>>,
     query: Option<String>,
     step: Option<String>,
-    history: Option<String>,
+    window: Option<String>,
+    /// The old name of `window`: accepted by the parser only to say so.
+    history: Option<serde::de::IgnoredAny>,
     timezone: Option<String>,
     holidays: Option<PathBuf>,
     lead: Option<String>,
@@ -85,7 +96,9 @@ impl RawTarget {
             labels: self.labels.or_else(|| d.labels.clone()),
             query: self.query.or_else(|| d.query.clone()),
             step: self.step.or_else(|| d.step.clone()),
-            history: self.history.or_else(|| d.history.clone()),
+            window: self.window.or_else(|| d.window.clone()),
+            // Not inherited: `defaults.history` is reported as itself.
+            history: self.history,
             timezone: self.timezone.or_else(|| d.timezone.clone()),
             holidays: self.holidays.or_else(|| d.holidays.clone()),
             lead: self.lead.or_else(|| d.lead.clone()),
@@ -112,7 +125,8 @@ pub(crate) struct Config {
     /// Which per-target families `/metrics` carries.
     pub(crate) target_metrics: TargetMetrics,
     pub(crate) tls: Tls,
-    pub(crate) prometheus: Option<PrometheusConfig>,
+    /// How to reach Prometheus; files it names are read when the client is built.
+    pub(crate) prometheus: Option<ClientSettings>,
     pub(crate) targets: Vec<Target>,
 }
 
@@ -125,15 +139,6 @@ pub(crate) struct Tls {
     pub(crate) reload_interval: std::time::Duration,
 }
 
-#[derive(Debug, Clone)]
-pub(crate) struct PrometheusConfig {
-    pub(crate) url: String,
-    pub(crate) timeout: i64,
-    pub(crate) bearer_token_file: Option<PathBuf>,
-    pub(crate) ca_file: Option<PathBuf>,
-    pub(crate) headers: BTreeMap<String, String>,
-}
-
 /// One validated target. Durations are in seconds.
 #[derive(Debug, Clone)]
 pub(crate) struct Target {
@@ -142,7 +147,8 @@ pub(crate) struct Target {
     pub(crate) labels: BTreeMap<String, String>,
     pub(crate) query: String,
     pub(crate) step: i64,
-    pub(crate) history: i64,
+    /// History each fit learns from (the newest part).
+    pub(crate) window: i64,
     pub(crate) calendar: Arc<Calendar>,
     pub(crate) lead: i64,
     pub(crate) quantile: f64,
@@ -166,133 +172,16 @@ impl Config {
         Self::parse(&text, base).map_err(|e| UsageError(format!("{}: {e}", path.display())).into())
     }
 
+    /// Validate a config's text; relative paths in it are resolved against `base`.
     pub(crate) fn parse(text: &str, base: &Path) -> anyhow::Result<Config> {
         let raw: RawConfig = serde_yaml::from_str(text).map_err(|e| UsageError(e.to_string()))?;
-        let rel = |p: &Path| {
-            if p.is_absolute() {
-                p.to_path_buf()
-            } else {
-                base.join(p)
-            }
-        };
+        let base = Base(base);
         let listen = raw
             .listen
             .parse()
             .map_err(|e| err("listen", format!("{:?} is not host:port ({e})", raw.listen)))?;
-        let prometheus = match raw.prometheus {
-            None => None,
-            Some(p) => {
-                if !(p.url.starts_with("http://") || p.url.starts_with("https://")) {
-                    return Err(err(
-                        "prometheus.url",
-                        format!("{:?} must start with http:// or https://", p.url),
-                    ));
-                }
-                Some(PrometheusConfig {
-                    url: p.url,
-                    timeout: dur("prometheus.timeout", p.timeout.as_deref(), "30s")?,
-                    bearer_token_file: p.bearer_token_file.as_deref().map(rel),
-                    ca_file: p.ca_file.as_deref().map(rel),
-                    headers: p.headers,
-                })
-            }
-        };
-        if raw.targets.is_empty() {
-            return Err(err("targets", "at least one target is required"));
-        }
-        let mut targets = Vec::with_capacity(raw.targets.len());
-        let mut names = std::collections::HashSet::new();
-        let mut series = std::collections::HashSet::new();
-        for (i, t) in raw.targets.into_iter().enumerate() {
-            let t = t.or(&raw.defaults);
-            let f = |name: &str| format!("targets[{i}].{name}");
-            let name = t.name.clone().ok_or_else(|| err(&f("name"), "required"))?;
-            if !names.insert(name.clone()) {
-                return Err(err(&f("name"), format!("{name:?} is used by two targets")));
-            }
-            let metric = t
-                .metric
-                .clone()
-                .ok_or_else(|| err(&f("metric"), "required"))?;
-            validate_metric_name(&metric).map_err(|e| err(&f("metric"), e))?;
-            let labels = t.labels.clone().unwrap_or_default();
-            if !series.insert((metric.clone(), labels.clone())) {
-                return Err(err(
-                    &f("labels"),
-                    format!(
-                        "another target already serves {metric} with these labels; give each a distinct label set"
-                    ),
-                ));
-            }
-            let query = t
-                .query
-                .clone()
-                .ok_or_else(|| err(&f("query"), "required (PromQL returning one series)"))?;
-            let step = dur(&f("step"), t.step.as_deref(), "1m")?;
-            let history = dur(&f("history"), t.history.as_deref(), "28d")?;
-            if history < 86_400 {
-                return Err(err(
-                    &f("history"),
-                    "must be at least 1d: the model learns a daily tide",
-                ));
-            }
-            let tz = Calendar::parse_zone(t.timezone.as_deref().unwrap_or("UTC"))
-                .map_err(|e| err(&f("timezone"), e))?;
-            let mut calendar = Calendar::new(tz);
-            if let Some(h) = &t.holidays {
-                let p = rel(h);
-                let text = std::fs::read_to_string(&p)
-                    .map_err(|e| err(&f("holidays"), format!("{}: {e}", p.display())))?;
-                calendar = calendar
-                    .with_holidays(&text)
-                    .map_err(|e| err(&f("holidays"), format!("{}: {e}", p.display())))?;
-            }
-            let quantile = t.quantile.unwrap_or(0.9);
-            if !(quantile > 0.0 && quantile < 1.0) {
-                return Err(err(&f("quantile"), format!("{quantile} is outside (0, 1)")));
-            }
-            let namespaces = match t.namespaces.clone() {
-                None => None,
-                Some(v) if v.iter().any(|n| n == "*") => None,
-                Some(v) if v.is_empty() => {
-                    return Err(err(
-                        &f("namespaces"),
-                        "empty: use [\"*\"] for all namespaces",
-                    ));
-                }
-                Some(v) => Some(v),
-            };
-            let staleness = Staleness {
-                stale_after: dur(&f("stale_after"), t.stale_after.as_deref(), "5m")?,
-                forecast_ttl: dur(&f("forecast_ttl"), t.forecast_ttl.as_deref(), "30m")?,
-                hard_limit: dur(&f("hard_limit"), t.hard_limit.as_deref(), "2h")?,
-            };
-            if !(staleness.stale_after <= staleness.forecast_ttl
-                && staleness.forecast_ttl <= staleness.hard_limit)
-            {
-                return Err(err(
-                    &f("stale_after"),
-                    "need stale_after <= forecast_ttl <= hard_limit",
-                ));
-            }
-            let refresh = dur(&f("refresh"), t.refresh.as_deref(), "1m")?;
-            targets.push(Target {
-                name,
-                metric: metric.to_ascii_lowercase(),
-                labels,
-                query,
-                step,
-                history,
-                calendar: Arc::new(calendar),
-                lead: dur(&f("lead"), t.lead.as_deref(), "15m")?,
-                quantile,
-                refresh,
-                refit_every: dur(&f("refit_every"), t.refit_every.as_deref(), "1d")?,
-                namespaces,
-                mode: t.mode.unwrap_or(Mode::Scale),
-                staleness,
-            });
-        }
+        let prometheus = raw.prometheus.map(|p| p.validate(&base)).transpose()?;
+        let targets = validate_targets(raw.targets, &raw.defaults, &base)?;
         let header_read_timeout = duration(
             "header_read_timeout",
             raw.header_read_timeout.as_deref(),
@@ -303,26 +192,265 @@ impl Config {
             Some("0" | "0s") => std::time::Duration::ZERO,
             other => duration("shutdown_delay", other, "5s")?,
         };
-        let reload_interval = duration(
-            "tls.reload_interval",
-            raw.tls.reload_interval.as_deref(),
-            "1m",
-        )?;
         Ok(Config {
             listen,
             header_read_timeout,
             shutdown_delay,
             target_metrics: raw.target_metrics,
-            tls: Tls {
-                cert_file: rel(&raw.tls.cert_file),
-                key_file: rel(&raw.tls.key_file),
-                client_ca_file: raw.tls.client_ca_file.as_deref().map(rel),
-                reload_interval,
-            },
+            tls: raw.tls.validate(&base)?,
             prometheus,
             targets,
         })
     }
+}
+
+/// The directory relative paths in the config are resolved against (the file's own).
+struct Base<'a>(&'a Path);
+
+impl Base<'_> {
+    fn resolve(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.0.join(p)
+        }
+    }
+}
+
+impl RawTls {
+    fn validate(self, base: &Base) -> anyhow::Result<Tls> {
+        Ok(Tls {
+            cert_file: base.resolve(&self.cert_file),
+            key_file: base.resolve(&self.key_file),
+            client_ca_file: self.client_ca_file.as_deref().map(|p| base.resolve(p)),
+            reload_interval: duration(
+                "tls.reload_interval",
+                self.reload_interval.as_deref(),
+                "1m",
+            )?,
+        })
+    }
+}
+
+impl RawPrometheus {
+    fn validate(self, base: &Base) -> anyhow::Result<ClientSettings> {
+        if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
+            return Err(err(
+                "prometheus.url",
+                format!("{:?} must start with http:// or https://", self.url),
+            ));
+        }
+        let timeout = duration("prometheus.timeout", self.timeout.as_deref(), "30s")?;
+        let mut settings = ClientSettings::new(self.url).with_timeout(timeout);
+        match (self.bearer_token_file, self.basic_auth) {
+            (Some(_), Some(_)) => {
+                return Err(err(
+                    "prometheus.basic_auth",
+                    "set either bearer_token_file or basic_auth, not both",
+                ));
+            }
+            (Some(token), None) => {
+                settings = settings.with_bearer_token_file(base.resolve(&token));
+            }
+            (None, Some(auth)) => {
+                settings = settings.with_basic_auth_password_file(
+                    auth.username,
+                    base.resolve(&auth.password_file),
+                );
+            }
+            (None, None) => {}
+        }
+        if let Some(ca) = &self.ca_file {
+            settings = settings.with_ca_file(base.resolve(ca));
+        }
+        for (name, value) in self.headers {
+            settings = settings.with_header(name, value);
+        }
+        Ok(settings)
+    }
+}
+
+/// Every target with `defaults` applied; names and (metric, labels) pairs must be unique,
+/// or two targets would answer the same request.
+fn validate_targets(
+    raw: Vec<RawTarget>,
+    defaults: &RawTarget,
+    base: &Base,
+) -> anyhow::Result<Vec<Target>> {
+    if raw.is_empty() {
+        return Err(err("targets", "at least one target is required"));
+    }
+    if defaults.history.is_some() {
+        return Err(renamed_history("defaults.history"));
+    }
+    let mut targets = Vec::with_capacity(raw.len());
+    let mut names = std::collections::HashSet::new();
+    let mut series = std::collections::HashSet::new();
+    for (i, t) in raw.into_iter().enumerate() {
+        let at = At(i);
+        let t = t.or(defaults).validate(&at, base)?;
+        if !names.insert(t.name.clone()) {
+            return Err(err(
+                &at.field("name"),
+                format!("{:?} is used by two targets", t.name),
+            ));
+        }
+        if !series.insert((t.metric.clone(), t.labels.clone())) {
+            return Err(err(
+                &at.field("labels"),
+                format!(
+                    "another target already serves {} with these labels; give each a distinct label set",
+                    t.metric
+                ),
+            ));
+        }
+        targets.push(t);
+    }
+    Ok(targets)
+}
+
+/// The position of a target in the file, for the field names in errors.
+struct At(usize);
+
+impl At {
+    fn field(&self, name: &str) -> String {
+        format!("targets[{}].{name}", self.0)
+    }
+}
+
+impl RawTarget {
+    /// One target with defaults already applied.
+    fn validate(self, at: &At, base: &Base) -> anyhow::Result<Target> {
+        let f = |name: &str| at.field(name);
+        let name = self
+            .name
+            .clone()
+            .ok_or_else(|| err(&f("name"), "required"))?;
+        let metric = self
+            .metric
+            .clone()
+            .ok_or_else(|| err(&f("metric"), "required"))?;
+        validate_metric_name(&metric).map_err(|e| err(&f("metric"), e))?;
+        let query = self
+            .query
+            .clone()
+            .ok_or_else(|| err(&f("query"), "required (PromQL returning one series)"))?;
+        if self.history.is_some() {
+            return Err(renamed_history(&f("history")));
+        }
+        let window = match self.window.as_deref() {
+            Some(w) => parse_duration(w).map_err(|e| err(&f("window"), e))?,
+            None => DEFAULT_WINDOW_SECS,
+        };
+        if window < 86_400 {
+            return Err(err(
+                &f("window"),
+                "must be at least 1d: the model learns a daily tide",
+            ));
+        }
+        let step = dur(&f("step"), self.step.as_deref(), "1m")?;
+        let refresh = dur(&f("refresh"), self.refresh.as_deref(), "1m")?;
+        let quantile = self.quantile.unwrap_or(0.9);
+        if !(quantile > 0.0 && quantile < 1.0) {
+            return Err(err(&f("quantile"), format!("{quantile} is outside (0, 1)")));
+        }
+        Ok(Target {
+            name,
+            metric: metric.to_ascii_lowercase(),
+            labels: self.labels.clone().unwrap_or_default(),
+            query,
+            step,
+            window,
+            calendar: Arc::new(self.calendar(at, base)?),
+            lead: dur(&f("lead"), self.lead.as_deref(), "15m")?,
+            quantile,
+            refresh,
+            refit_every: dur(&f("refit_every"), self.refit_every.as_deref(), "1d")?,
+            namespaces: self.namespaces(at)?,
+            mode: self.mode.unwrap_or(Mode::Scale),
+            staleness: self.staleness(at, step, refresh)?,
+        })
+    }
+
+    /// The time zone with the holiday file's entries, read now so a bad file fails the start.
+    fn calendar(&self, at: &At, base: &Base) -> anyhow::Result<Calendar> {
+        let tz = Calendar::parse_zone(self.timezone.as_deref().unwrap_or("UTC"))
+            .map_err(|e| err(&at.field("timezone"), e))?;
+        let calendar = Calendar::new(tz);
+        let Some(h) = &self.holidays else {
+            return Ok(calendar);
+        };
+        let p = base.resolve(h);
+        let holidays =
+            |e: &dyn std::fmt::Display| err(&at.field("holidays"), format!("{}: {e}", p.display()));
+        let text = std::fs::read_to_string(&p).map_err(|e| holidays(&e))?;
+        calendar.with_holidays(&text).map_err(|e| holidays(&e))
+    }
+
+    /// `None` for all namespaces (`["*"]` or the field left out).
+    fn namespaces(&self, at: &At) -> anyhow::Result<Option<Vec<String>>> {
+        match self.namespaces.clone() {
+            None => Ok(None),
+            Some(v) if v.iter().any(|n| n == "*") => Ok(None),
+            Some(v) if v.is_empty() => Err(err(
+                &at.field("namespaces"),
+                "empty: use [\"*\"] for all namespaces",
+            )),
+            Some(v) => Ok(Some(v)),
+        }
+    }
+
+    /// The age limits, which must grow along the chain fresh -> last_good -> model_only, the
+    /// first sound for the step and refresh (see [`sound_stale_after`]); left out, it is
+    /// 5m or the sound minimum if that is more.
+    fn staleness(&self, at: &At, step: i64, refresh: i64) -> anyhow::Result<Staleness> {
+        let f = |name: &str| at.field(name);
+        let sound = sound_stale_after(step, refresh);
+        let stale_after = match self.stale_after.as_deref() {
+            Some(v) => parse_duration(v).map_err(|e| err(&f("stale_after"), e))?,
+            None => sound.max(300),
+        };
+        if stale_after < sound {
+            return Err(err(
+                &f("stale_after"),
+                format!(
+                    "{} is below step + 2 x refresh = {} + 2 x {}: data is up to a step old when                      it is read, and one missed refresh must not take the target out of fresh;                      the smallest sound value is {}",
+                    format_duration(stale_after),
+                    format_duration(step),
+                    format_duration(refresh),
+                    format_duration(sound)
+                ),
+            ));
+        }
+        let staleness = Staleness {
+            stale_after,
+            forecast_ttl: dur(&f("forecast_ttl"), self.forecast_ttl.as_deref(), "30m")?,
+            hard_limit: dur(&f("hard_limit"), self.hard_limit.as_deref(), "2h")?,
+        };
+        if !(staleness.stale_after <= staleness.forecast_ttl
+            && staleness.forecast_ttl <= staleness.hard_limit)
+        {
+            return Err(err(
+                &f("stale_after"),
+                "need stale_after <= forecast_ttl <= hard_limit",
+            ));
+        }
+        Ok(staleness)
+    }
+}
+
+/// The smallest `stale_after` that keeps a healthy target fresh: the newest sample is up to
+/// one `step` old when read, and it must survive one missed refresh (two intervals).
+fn sound_stale_after(step: i64, refresh: i64) -> i64 {
+    step + 2 * refresh
+}
+
+/// The error for a config that still uses the training window's old name.
+fn renamed_history(field: &str) -> anyhow::Error {
+    err(
+        field,
+        "`history` was renamed to `window` (the same setting as `--window` of forecast and backtest)",
+    )
 }
 
 fn dur(field: &str, v: Option<&str>, default: &str) -> anyhow::Result<i64> {
@@ -394,6 +522,7 @@ targets:
         assert_eq!(c.targets[1].namespaces, None);
         assert_eq!(c.targets[1].mode, Mode::Observe);
         assert_eq!(c.targets[0].step, 60);
+        assert_eq!(c.targets[0].window, DEFAULT_WINDOW_SECS);
         assert_eq!(c.tls.cert_file, Path::new("/etc/tidecast/tls.crt"));
         assert_eq!(c.header_read_timeout, std::time::Duration::from_secs(10));
         assert_eq!(c.tls.reload_interval, std::time::Duration::from_secs(60));
@@ -411,6 +540,94 @@ targets:
         )
         .unwrap();
         assert_eq!(served.target_metrics, TargetMetrics::Served);
+    }
+
+    #[test]
+    fn prometheus_basic_auth_parses_with_the_password_file_beside_the_config() {
+        let c = Config::parse(
+            &GOOD.replace(
+                "headers: {X-Scope-OrgID: tenant-a}}",
+                "basic_auth: {username: alice, password_file: secrets/password}}",
+            ),
+            Path::new("/etc/tidecast"),
+        )
+        .unwrap();
+        let p = c.prometheus.expect("a prometheus section");
+        assert_eq!(p.url(), "http://prometheus:9090");
+        let shown = format!("{p:?}");
+        assert!(
+            shown.contains("\"alice\"") && shown.contains("/etc/tidecast/secrets/password"),
+            "{shown}"
+        );
+        let both = GOOD.replace(
+            "headers: {X-Scope-OrgID: tenant-a}}",
+            "bearer_token_file: t, basic_auth: {username: a, password_file: p}}",
+        );
+        let e = Config::parse(&both, Path::new("."))
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("prometheus.basic_auth: "), "{e}");
+        let no_file = GOOD.replace(
+            "headers: {X-Scope-OrgID: tenant-a}}",
+            "basic_auth: {username: a}}",
+        );
+        let e = Config::parse(&no_file, Path::new("."))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("missing field `password_file`"), "{e}");
+    }
+
+    #[test]
+    fn the_old_history_key_is_a_clear_error_where_it_is_written() {
+        let window = Config::parse(
+            &GOOD.replace("lead: 10m,", "lead: 10m, window: 14d,"),
+            Path::new("."),
+        )
+        .unwrap();
+        assert_eq!(window.targets[1].window, 14 * 86_400);
+        for (bad, field) in [
+            (
+                GOOD.replace("lead: 10m,", "lead: 10m, history: 28d,"),
+                "defaults.history",
+            ),
+            (
+                GOOD.replace("    lead: 20m\n", "    history: 28d\n"),
+                "targets[1].history",
+            ),
+        ] {
+            let e = Config::parse(&bad, Path::new(".")).unwrap_err().to_string();
+            assert!(
+                e.starts_with(&format!("{field}: `history` was renamed to `window`")),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_stale_after_that_one_missed_refresh_would_break_is_refused() {
+        // With these, a healthy target leaves `fresh` between two refreshes.
+        let tight = GOOD.replace(
+            "lead: 10m,",
+            "lead: 10m, step: 1m, refresh: 15s, stale_after: 1m,",
+        );
+        let e = Config::parse(&tight, Path::new("."))
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("targets[0].stale_after: 1m is below"), "{e}");
+        assert!(
+            e.contains("step + 2 x refresh = 1m + 2 x 15s") && e.ends_with("is 90s"),
+            "{e}"
+        );
+        let sound = tight.replace("stale_after: 1m,", "stale_after: 90s,");
+        let c = Config::parse(&sound, Path::new(".")).unwrap();
+        assert_eq!(c.targets[0].staleness.stale_after, 90);
+        // Left out, it grows with a long step instead of failing the config.
+        let long_step = GOOD.replace("lead: 10m,", "lead: 10m, step: 5m,");
+        let c = Config::parse(&long_step, Path::new(".")).unwrap();
+        assert_eq!(c.targets[0].staleness.stale_after, 5 * 60 + 2 * 60);
+        assert_eq!(c.targets[1].staleness.stale_after, 7 * 60);
+        let c = Config::parse(GOOD, Path::new(".")).unwrap();
+        assert_eq!(c.targets[0].staleness.stale_after, 300, "the default");
     }
 
     #[test]

@@ -1,4 +1,8 @@
 //! Logs via tracing: readable text by default, JSON lines for log pipelines.
+//!
+//! JSON lines carry an event's fields beside tracing's own keys (`timestamp`, `level`,
+//! `target`, `message`, ...), so no field may take one of those names: a target's name is
+//! `target_name`. Numbers are recorded as numbers, and optional values only when present.
 
 use tracing_subscriber::EnvFilter;
 

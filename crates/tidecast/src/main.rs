@@ -5,6 +5,7 @@ mod cmd;
 mod config;
 mod history;
 mod logging;
+mod report;
 mod runtime;
 mod source;
 mod sys;
@@ -22,28 +23,10 @@ fn main() -> ExitCode {
         // so stop quietly, as Unix tools do.
         Err(e) if broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {}", message(&e));
+            eprintln!("error: {}", report::Causes(e.as_ref()));
             ExitCode::from(exit_code(&e))
         }
     }
-}
-
-/// The error and its causes, `: `-separated, each cause left out when the text before it
-/// already ends with it (errors that show their source, like "FILE: No such file or
-/// directory", would otherwise repeat it).
-fn message(e: &anyhow::Error) -> String {
-    let mut out = String::new();
-    for cause in e.chain() {
-        let text = cause.to_string();
-        if out.ends_with(&text) {
-            continue;
-        }
-        if !out.is_empty() {
-            out.push_str(": ");
-        }
-        out.push_str(&text);
-    }
-    out
 }
 
 /// Whether the error is a write to a pipe whose reader has gone.
@@ -54,6 +37,16 @@ fn broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
+/// Whether the error is in the Prometheus settings (a bad URL or header, a file they name
+/// that cannot be read) rather than in talking to Prometheus.
+fn prometheus_settings(e: &anyhow::Error) -> bool {
+    use tidecast_prometheus::Error;
+    matches!(
+        e.downcast_ref::<Error>(),
+        Some(Error::Config(_) | Error::ReadFile { .. })
+    )
+}
+
 /// 65 (EX_DATAERR) for bad input data, 73 (EX_CANTCREAT) for an output that cannot be
 /// written, 64 (EX_USAGE) for bad arguments or config, 1 otherwise.
 fn exit_code(e: &anyhow::Error) -> u8 {
@@ -62,7 +55,7 @@ fn exit_code(e: &anyhow::Error) -> u8 {
             tidecast_io::Error::Write { .. } => 73,
             _ => 65,
         }
-    } else if e.downcast_ref::<cli::UsageError>().is_some() {
+    } else if e.downcast_ref::<cli::UsageError>().is_some() || prometheus_settings(e) {
         64
     } else {
         1

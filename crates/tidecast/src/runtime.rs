@@ -5,9 +5,10 @@
 //! path never waits on anything here.
 
 use crate::config::Target;
+use crate::report::Causes;
 use futures::future::BoxFuture;
 use std::sync::Arc;
-use tidecast_core::{Predict, Sample, SeriesBuilder, format_timestamp};
+use tidecast_core::{Predict, Sample, SeriesBuilder, format_duration, format_timestamp};
 use tidecast_models::Forecaster;
 use tidecast_server::{
     Accuracy, Clock, Freshness, MetricStore, Observation, ServedForecast, TargetView,
@@ -17,7 +18,60 @@ use tokio::sync::Semaphore;
 /// Where a target's observations come from.
 pub(crate) trait SeriesSource: Send + Sync + std::fmt::Debug {
     /// Samples on the step grid in `[start, end]`.
-    fn range(&self, start: i64, end: i64, step: i64) -> BoxFuture<'_, Result<Vec<Sample>, String>>;
+    fn range(
+        &self,
+        start: i64,
+        end: i64,
+        step: i64,
+    ) -> BoxFuture<'_, Result<Vec<Sample>, SourceError>>;
+}
+
+/// Why a source has no samples to give.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SourceError {
+    /// Prometheus failed, or answered with several series (the error names the URL).
+    #[error(transparent)]
+    Prometheus(#[from] tidecast_prometheus::Error),
+}
+
+/// A cause from another crate, boxed: the fit's error type belongs to the models crate.
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Why a refresh could not publish a new forecast.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum RefreshError {
+    /// The source failed.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// The refit's window holds no sample at all.
+    #[error("no data in the {} before {}", format_duration(*window), format_timestamp(*at))]
+    NoData {
+        /// The training window, in seconds.
+        window: i64,
+        /// The refit point.
+        at: i64,
+    },
+    /// The samples do not form a regular series.
+    #[error("the history does not form a series")]
+    Series(#[source] tidecast_core::Error),
+    /// The model could not be fitted.
+    #[error("fitting the model")]
+    Fit(#[source] BoxError),
+    /// The fit's blocking task panicked or was cancelled.
+    #[error("the fit task ended without a result")]
+    FitTask(#[source] tokio::task::JoinError),
+    /// The fitted model could not forecast.
+    #[error("forecasting")]
+    Predict(#[source] BoxError),
+    /// The forecast lacks a quantile level it was asked for.
+    #[error("the forecast lacks the quantile {0}")]
+    MissingQuantile(f64),
+    /// No model has been fitted yet.
+    #[error("no model yet")]
+    NoModel,
+    /// The limit on concurrent refits was closed (the process is stopping).
+    #[error("the refit queue is closed")]
+    Closed(#[source] tokio::sync::AcquireError),
 }
 
 /// A PromQL query that must return a single series.
@@ -28,7 +82,12 @@ pub(crate) struct PrometheusSource {
 }
 
 impl SeriesSource for PrometheusSource {
-    fn range(&self, start: i64, end: i64, step: i64) -> BoxFuture<'_, Result<Vec<Sample>, String>> {
+    fn range(
+        &self,
+        start: i64,
+        end: i64,
+        step: i64,
+    ) -> BoxFuture<'_, Result<Vec<Sample>, SourceError>> {
         Box::pin(async move {
             let q = tidecast_prometheus::RangeQuery {
                 query: self.query.clone(),
@@ -36,14 +95,9 @@ impl SeriesSource for PrometheusSource {
                 end,
                 step,
             };
-            let r = self
-                .client
-                .query_range(&q, &|_, _| {})
-                .await
-                .map_err(|e| e.to_string())?;
-            tidecast_prometheus::single_series(self.client.url(), &self.query, r)
-                .map(|one| one.map(|s| s.samples).unwrap_or_default())
-                .map_err(|e| e.to_string())
+            let r = self.client.query_range(&q, &|_, _| {}).await?;
+            let one = tidecast_prometheus::single_series(self.client.url(), &self.query, r)?;
+            Ok(one.map(|s| s.samples).unwrap_or_default())
         })
     }
 }
@@ -56,7 +110,12 @@ pub(crate) struct SyntheticSource {
 }
 
 impl SeriesSource for SyntheticSource {
-    fn range(&self, start: i64, end: i64, step: i64) -> BoxFuture<'_, Result<Vec<Sample>, String>> {
+    fn range(
+        &self,
+        start: i64,
+        end: i64,
+        step: i64,
+    ) -> BoxFuture<'_, Result<Vec<Sample>, SourceError>> {
         let now = self.clock.now() as i64;
         let out = (0..)
             .map(|k| start + k * step)
@@ -168,7 +227,7 @@ impl TargetRuntime {
     pub(crate) fn new(index: usize, cfg: Target, source: Arc<dyn SeriesSource>) -> Self {
         let forecaster = Forecaster::new(cfg.calendar.clone())
             .refit_every(cfg.refit_every)
-            .window(cfg.history)
+            .window(cfg.window)
             .quantiles(&[cfg.quantile, 0.1, 0.9]);
         Self {
             index,
@@ -221,20 +280,22 @@ impl TargetRuntime {
             }
             Err(e) => {
                 self.failed += 1;
-                tracing::warn!(target_name = %self.cfg.name, error = %e, "refresh failed");
-                self.last_error = Some(e);
+                let error = Causes(&e).to_string();
+                tracing::warn!(target_name = %self.cfg.name, %error, "refresh failed");
+                self.last_error = Some(error);
             }
         }
         let view = self.view();
         let state = view.freshness(now);
         if self.last_state != Some(state) {
-            let age = view.live.map(|l| now - l.t);
+            // An `Option` field is recorded only when `Some`: no data, no `age_s` key.
+            let age_s = view.live.map(|l| now - l.t);
             match state {
                 Freshness::Fresh => {
-                    tracing::info!(target_name = %self.cfg.name, state = state.as_str(), ?age, "target state")
+                    tracing::info!(target_name = %self.cfg.name, state = state.as_str(), age_s, "target state")
                 }
                 _ => {
-                    tracing::warn!(target_name = %self.cfg.name, state = state.as_str(), ?age, "target state")
+                    tracing::warn!(target_name = %self.cfg.name, state = state.as_str(), age_s, "target state")
                 }
             }
             self.last_state = Some(state);
@@ -242,7 +303,7 @@ impl TargetRuntime {
         store.update(self.index, view);
     }
 
-    async fn try_refresh(&mut self, now: i64, fits: &Semaphore) -> Result<(), String> {
+    async fn try_refresh(&mut self, now: i64, fits: &Semaphore) -> Result<(), RefreshError> {
         let step = self.cfg.step;
         let now_grid = now.div_euclid(step) * step;
         let refit_point = self.forecaster.refit_point(now_grid);
@@ -251,13 +312,13 @@ impl TargetRuntime {
                 Ok(()) => {}
                 // Keep serving from the old model's state; the next refresh retries.
                 Err(e) if self.model.is_some() => {
-                    tracing::warn!(target_name = %self.cfg.name, error = %e, "refit failed; keeping the previous model");
+                    tracing::warn!(target_name = %self.cfg.name, error = %Causes(&e), "refit failed; keeping the previous model");
                 }
                 Err(e) => return Err(e),
             }
         }
         let steps = self.steps();
-        let model = self.model.as_mut().ok_or("no model")?;
+        let model = self.model.as_mut().ok_or(RefreshError::NoModel)?;
         let from = model.last_timestamp() + step;
         if from <= now_grid {
             let samples = self.source.range(from, now_grid, step).await?;
@@ -275,14 +336,10 @@ impl TargetRuntime {
         }
         let f = model
             .predict(steps, &[self.cfg.quantile, 0.1, 0.9])
-            .map_err(|e| e.to_string())?;
-        let served = f
-            .quantile(self.cfg.quantile)
-            .ok_or("served quantile missing")?;
-        let (lo, hi) = (
-            f.quantile(0.1).ok_or("q0.1")?,
-            f.quantile(0.9).ok_or("q0.9")?,
-        );
+            .map_err(|e| RefreshError::Predict(e.into()))?;
+        let quantile = |l: f64| f.quantile(l).ok_or(RefreshError::MissingQuantile(l));
+        let served = quantile(self.cfg.quantile)?;
+        let (lo, hi) = (quantile(0.1)?, quantile(0.9)?);
         self.forecast = ServedForecast {
             start: f.start,
             step: f.step,
@@ -307,32 +364,32 @@ impl TargetRuntime {
         Ok(())
     }
 
-    async fn refit(&mut self, refit_point: i64, fits: &Semaphore) -> Result<(), String> {
+    async fn refit(&mut self, refit_point: i64, fits: &Semaphore) -> Result<(), RefreshError> {
         let step = self.cfg.step;
-        let start = refit_point - self.cfg.history + step;
+        let start = refit_point - self.cfg.window + step;
         // The permit covers the history pull too: thousands of targets refitting at once
         // must not each hold weeks of samples while waiting for a core.
-        let _permit = fits.acquire().await.map_err(|e| e.to_string())?;
+        let _permit = fits.acquire().await.map_err(RefreshError::Closed)?;
         let samples = self.source.range(start, refit_point, step).await?;
         if samples.is_empty() {
-            return Err(format!(
-                "no data in the {}s before {}",
-                self.cfg.history,
-                format_timestamp(refit_point)
-            ));
+            return Err(RefreshError::NoData {
+                window: self.cfg.window,
+                at: refit_point,
+            });
         }
         let series = SeriesBuilder::new()
             .step(Some(step))
             .build(&samples)
-            .map_err(|e| e.to_string())?;
+            .map_err(RefreshError::Series)?;
         let forecaster = self.forecaster.clone();
         let steps = self.steps().min(((3600 / step) as usize).max(1));
-        let t0 = std::time::Instant::now();
+        // tokio's clock: paused in tests like every other time the refresh loop reads.
+        let t0 = tokio::time::Instant::now();
         let model =
             tokio::task::spawn_blocking(move || forecaster.fit_at(&series, refit_point, steps))
                 .await
-                .map_err(|e| format!("fit task failed: {e}"))?
-                .map_err(|e| e.to_string())?;
+                .map_err(RefreshError::FitTask)?
+                .map_err(|e| RefreshError::Fit(e.into()))?;
         tracing::info!(
             target_name = %self.cfg.name, model = model.name(),
             refit_point = %format_timestamp(refit_point), samples = samples.len(),
@@ -418,10 +475,18 @@ mod tests {
             start: i64,
             end: i64,
             step: i64,
-        ) -> BoxFuture<'_, Result<Vec<Sample>, String>> {
+        ) -> BoxFuture<'_, Result<Vec<Sample>, SourceError>> {
             if self.down.load(Ordering::SeqCst) {
                 return Box::pin(async {
-                    Err("http://prometheus:9090/api/v1/query_range: connection refused".to_string())
+                    Err(SourceError::Prometheus(
+                        tidecast_prometheus::Error::Connect {
+                            url: "http://prometheus:9090/api/v1/query_range".into(),
+                            source: Box::new(std::io::Error::new(
+                                std::io::ErrorKind::ConnectionRefused,
+                                "connection refused",
+                            )),
+                        },
+                    ))
                 });
             }
             self.inner.range(start, end, step)
@@ -444,7 +509,7 @@ mod tests {
         let yaml = r#"
 tls: {cert_file: a, key_file: b}
 targets:
-  - {name: tv, metric: lb_connections_predicted, labels: {service: tv}, query: x, timezone: Asia/Shanghai, history: 8d}
+  - {name: tv, metric: lb_connections_predicted, labels: {service: tv}, query: x, timezone: Asia/Shanghai, window: 8d}
 "#;
         crate::config::Config::parse(yaml, std::path::Path::new("."))
             .unwrap()
@@ -522,12 +587,11 @@ targets:
             ]
         );
         let v = store.registry().get(0);
-        assert!(
-            v.refresh_failed >= 25
-                && v.last_error
-                    .as_deref()
-                    .unwrap()
-                    .contains("connection refused")
+        // The last error names the URL and keeps its cause.
+        assert!(v.refresh_failed >= 25);
+        assert_eq!(
+            v.last_error.as_deref(),
+            Some("cannot connect to http://prometheus:9090/api/v1/query_range: connection refused")
         );
 
         // Recovery: fresh again as soon as data flows.

@@ -6,46 +6,47 @@ use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::time::Duration;
 use tidecast_core::parse_timestamp;
-use tidecast_prometheus::{Auth, Client, ClientConfig, LabeledSeries, RangeQuery};
+use tidecast_prometheus::{ClientSettings, LabeledSeries, RangeQuery};
+use tidecast_server::{Clock, SystemClock};
 
-/// A client from the command-line settings.
-pub(crate) fn client(args: &PrometheusArgs) -> Result<Client> {
+/// The Prometheus settings the flags describe.
+pub(crate) fn settings(args: &PrometheusArgs) -> Result<ClientSettings> {
     let url = args
         .prometheus
         .as_deref()
         .ok_or_else(|| usage("--prometheus URL is required"))?;
-    let mut cfg = ClientConfig::new(url)
-        .with_timeout(Duration::from_secs(
-            duration("timeout", &args.timeout)? as u64
-        ))
+    let timeout = Duration::from_secs(duration("timeout", &args.timeout)? as u64);
+    let mut settings = ClientSettings::new(url)
+        .with_timeout(timeout)
         .with_max_attempts(args.attempts)
         .with_max_parallel(args.parallel)
         .with_max_response_bytes(args.max_response_mib << 20);
     if let Some(f) = &args.bearer_token_file {
-        let token = std::fs::read_to_string(f)
-            .with_context(|| format!("reading bearer token file {}", f.display()))?;
-        cfg = cfg.with_auth(Auth::Bearer(token.trim().to_string()));
+        settings = settings.with_bearer_token_file(f);
     }
     if let Some(user) = &args.basic_auth_user {
-        let password = std::env::var("TIDECAST_PROMETHEUS_PASSWORD").map_err(|_| {
-            usage("--basic-auth-user needs the password in $TIDECAST_PROMETHEUS_PASSWORD")
-        })?;
-        cfg = cfg.with_auth(Auth::Basic {
-            username: user.clone(),
-            password,
-        });
+        settings = match &args.basic_auth_password_file {
+            Some(f) => settings.with_basic_auth_password_file(user, f),
+            None => {
+                let password = std::env::var("TIDECAST_PROMETHEUS_PASSWORD").map_err(|_| {
+                    usage(
+                        "--basic-auth-user needs --basic-auth-password-file or the password in $TIDECAST_PROMETHEUS_PASSWORD",
+                    )
+                })?;
+                settings.with_basic_auth(user, password)
+            }
+        };
     }
     if let Some(f) = &args.ca_file {
-        let pem = std::fs::read(f).with_context(|| format!("reading CA file {}", f.display()))?;
-        cfg = cfg.with_ca_pem(pem);
+        settings = settings.with_ca_file(f);
     }
     for h in &args.headers {
         let (k, v) = h
             .split_once(':')
             .ok_or_else(|| usage(format!("--header {h:?}: expected 'Name: value'")))?;
-        cfg = cfg.with_header(k.trim(), v.trim());
+        settings = settings.with_header(k.trim(), v.trim());
     }
-    Client::new(cfg).map_err(|e| usage(e.to_string()))
+    Ok(settings)
 }
 
 /// The range query the settings describe, aligned to the step grid.
@@ -57,10 +58,7 @@ pub(crate) fn range_query(args: &PrometheusArgs, step: i64) -> Result<RangeQuery
     let range = duration("range", &args.range)?;
     let end = match &args.end {
         Some(e) => parse_timestamp(e).map_err(|e| usage(format!("--end: {e}")))? as i64,
-        None => std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or_default(),
+        None => SystemClock.now() as i64,
     };
     let end = end.div_euclid(step) * step;
     Ok(RangeQuery {
@@ -73,7 +71,7 @@ pub(crate) fn range_query(args: &PrometheusArgs, step: i64) -> Result<RangeQuery
 
 /// Run the range query with a progress bar on stderr for long pulls.
 pub(crate) fn pull(args: &PrometheusArgs, step: i64) -> Result<Vec<LabeledSeries>> {
-    let client = client(args)?;
+    let client = settings(args)?.client()?;
     let q = range_query(args, step)?;
     let bar = ProgressBar::new(q.chunks().len() as u64).with_style(
         ProgressStyle::with_template("fetch {bar:40} {pos}/{len} chunks, {elapsed}")

@@ -1,7 +1,9 @@
 use crate::cli::{DemoArgs, LogFormat};
+use crate::cmd::serve::Serving;
 use crate::config::Config;
 use crate::history::usage;
 use crate::runtime::{SeriesSource, SyntheticSource, TargetRuntime};
+use crate::tls::DemoPki;
 use anyhow::Result;
 use chrono::TimeZone;
 use chrono_tz::Asia::Shanghai;
@@ -74,43 +76,86 @@ pub(crate) fn run(args: &DemoArgs) -> Result<()> {
             args.speed
         )));
     }
-    crate::logging::init(matches!(args.log_format, LogFormat::Json));
-    let tmp;
-    let dir = match &args.dir {
-        Some(d) => d.clone(),
-        None => {
-            tmp = std::env::temp_dir().join(format!("tidecast-demo-{}", std::process::id()));
-            tmp
-        }
-    };
-    let pki = crate::tls::demo_pki(&dir)?;
-    let mut yaml = format!(
-        "listen: 127.0.0.1:{}\nshutdown_delay: 0s\ntls: {{cert_file: {:?}, key_file: {:?}, client_ca_file: {:?}}}\n\
-         defaults: {{metric: {METRIC}, timezone: Asia/Shanghai, lead: 15m, quantile: 0.9, refresh: 1m, history: 28d, namespaces: [\"*\"]}}\ntargets:\n",
-        args.port, pki.server_cert, pki.server_key, pki.ca
-    );
     if args.services == 0 {
         return Err(usage("--services must be at least 1"));
     }
+    crate::logging::init(matches!(args.log_format, LogFormat::Json));
+    let dir = match &args.dir {
+        Some(d) => d.clone(),
+        None => std::env::temp_dir().join(format!("tidecast-demo-{}", std::process::id())),
+    };
+    let pki = crate::tls::demo_pki(&dir)?;
     let services = services(args.services);
-    for (name, ..) in &services {
-        yaml.push_str(&format!("  - {{name: {name}, labels: {{service: {name}}}, query: 'sum(lb_active_connections{{service=\"{name}\"}})'}}\n"));
-    }
-    let cfg = Config::parse(&yaml, &dir)?;
+    let cfg = config(args.port, &pki, &services, &dir)?;
     let sim0 = start_time(&args.start)?;
     let clock: Arc<dyn Clock> = Arc::new(SimClock {
         real0: SystemClock.now(),
         sim0,
         speed: args.speed,
     });
-    let runtimes: Vec<TargetRuntime> = cfg
-        .targets
+    let runtimes = runtimes(&cfg, &services, sim0, &clock);
+    let tls = crate::tls::server_config(&pki.server_cert, &pki.server_key, Some(&pki.ca))?;
+    let intro = Intro {
+        pki,
+        start_local: chrono::DateTime::from_timestamp(sim0 as i64, 0)
+            .unwrap_or_default()
+            .with_timezone(&Shanghai),
+        speed: args.speed,
+        services: services.len(),
+    };
+    let status_clock = clock.clone();
+    let on_listening = move |addr: std::net::SocketAddr, store: Arc<MetricStore>| {
+        intro.print(addr);
+        let _ = std::thread::Builder::new()
+            .name("demo-status".into())
+            .spawn(move || status_lines(store, status_clock));
+    };
+    crate::cmd::serve::serve(
+        Serving {
+            cfg: &cfg,
+            tls,
+            runtimes,
+            clock,
+            speed: args.speed,
+            stop_after: args.duration.map(Duration::from_secs_f64),
+        },
+        on_listening,
+    )
+}
+
+/// The serve config of the demo: one target per service on 127.0.0.1 with the demo's
+/// certificates, validated as a user's file would be.
+fn config(
+    port: u16,
+    pki: &DemoPki,
+    services: &[(String, f64, f64)],
+    dir: &std::path::Path,
+) -> Result<Config> {
+    let mut yaml = format!(
+        "listen: 127.0.0.1:{port}\nshutdown_delay: 0s\ntls: {{cert_file: {:?}, key_file: {:?}, client_ca_file: {:?}}}\n",
+        pki.server_cert, pki.server_key, pki.ca
+    );
+    yaml.push_str(&format!("defaults: {{metric: {METRIC}, timezone: Asia/Shanghai, lead: 15m, quantile: 0.9, refresh: 1m, window: 28d, namespaces: [\"*\"]}}\ntargets:\n"));
+    for (name, ..) in services {
+        yaml.push_str(&format!("  - {{name: {name}, labels: {{service: {name}}}, query: 'sum(lb_active_connections{{service=\"{name}\"}})'}}\n"));
+    }
+    Config::parse(&yaml, dir)
+}
+
+/// One refresh loop per service, each reading its own synthetic tide (seeded by its
+/// position, growing slowly from four weeks before the start).
+fn runtimes(
+    cfg: &Config,
+    services: &[(String, f64, f64)],
+    sim0: f64,
+    clock: &Arc<dyn Clock>,
+) -> Vec<TargetRuntime> {
+    cfg.targets
         .iter()
-        .zip(&services)
+        .zip(services)
         .enumerate()
         .map(|(i, (t, (_, idle, peak)))| {
-            let (idle, peak) = (*idle, *peak);
-            let generator = TidalGenerator::new(Shanghai, idle, peak, i as u64 + 7)
+            let generator = TidalGenerator::new(Shanghai, *idle, *peak, i as u64 + 7)
                 .growth(0.004, sim0 as i64 - 28 * 86_400);
             let src: Arc<dyn SeriesSource> = Arc::new(SyntheticSource {
                 generator,
@@ -118,34 +163,38 @@ pub(crate) fn run(args: &DemoArgs) -> Result<()> {
             });
             TargetRuntime::new(i, t.clone(), src)
         })
-        .collect();
-    let tls = crate::tls::server_config(&pki.server_cert, &pki.server_key, Some(&pki.ca))?;
-    let (start_local, speed) = (
-        chrono::DateTime::from_timestamp(sim0 as i64, 0)
-            .unwrap_or_default()
-            .with_timezone(&Shanghai),
-        args.speed,
-    );
-    let status_clock = clock.clone();
-    let n_services = services.len();
-    let on_listening = move |addr: std::net::SocketAddr, store: Arc<MetricStore>| {
-        let url = format!("https://{addr}");
+        .collect()
+}
+
+/// What the demo prints once it listens: where, and commands that work as printed.
+struct Intro {
+    pki: DemoPki,
+    start_local: chrono::DateTime<chrono_tz::Tz>,
+    speed: f64,
+    services: usize,
+}
+
+impl Intro {
+    fn print(&self, addr: std::net::SocketAddr) {
+        let (pki, url) = (&self.pki, format!("https://{addr}"));
         let k = format!(
             "kubectl --server {url} --certificate-authority {} --client-certificate {} --client-key {}",
             pki.ca.display(),
             pki.client_cert.display(),
             pki.client_key.display()
         );
+        // Best effort: a closed stdout must not stop the server.
         let mut out = std::io::stdout().lock();
         let _ = writeln!(
             out,
-            "tidecast demo: serving {url} with a simulated clock from {} Asia/Shanghai at {speed}x",
-            start_local.format("%Y-%m-%d %H:%M")
+            "tidecast demo: serving {url} with a simulated clock from {} Asia/Shanghai at {}x",
+            self.start_local.format("%Y-%m-%d %H:%M"),
+            self.speed
         );
         let _ = writeln!(
             out,
             "Predicted load of {} services, {METRIC}{{service=...}}, 15 minutes ahead. Try:\n",
-            n_services
+            self.services
         );
         let _ = writeln!(
             out,
@@ -167,22 +216,7 @@ pub(crate) fn run(args: &DemoArgs) -> Result<()> {
             pki.ca.display()
         );
         let _ = out.flush();
-        drop(out);
-        let _ = std::thread::Builder::new()
-            .name("demo-status".into())
-            .spawn(move || status_lines(store, status_clock));
-    };
-    let stop = args.duration.map(Duration::from_secs_f64);
-    crate::cmd::serve::serve(
-        cfg.listen,
-        tls,
-        &cfg,
-        runtimes,
-        clock,
-        args.speed,
-        stop,
-        on_listening,
-    )
+    }
 }
 
 /// Print one line per simulated 5 minutes: local time, then each service's live and

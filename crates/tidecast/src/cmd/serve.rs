@@ -14,23 +14,8 @@ pub(crate) fn run(args: &ServeArgs) -> Result<()> {
     let prom = cfg.prometheus.as_ref().ok_or_else(|| {
         crate::history::usage("prometheus: required for serve (url of the Prometheus HTTP API)")
     })?;
-    let mut pc = tidecast_prometheus::ClientConfig::new(&prom.url)
-        .with_timeout(Duration::from_secs(prom.timeout as u64));
-    if let Some(f) = &prom.bearer_token_file {
-        let t = std::fs::read_to_string(f)
-            .with_context(|| format!("prometheus.bearer_token_file {}", f.display()))?;
-        pc = pc.with_auth(tidecast_prometheus::Auth::Bearer(t.trim().to_string()));
-    }
-    if let Some(f) = &prom.ca_file {
-        pc = pc.with_ca_pem(
-            std::fs::read(f).with_context(|| format!("prometheus.ca_file {}", f.display()))?,
-        );
-    }
-    for (k, v) in &prom.headers {
-        pc = pc.with_header(k, v);
-    }
-    let client =
-        tidecast_prometheus::Client::new(pc).map_err(|e| crate::history::usage(e.to_string()))?;
+    // Reads the token, password and CA files, so `--check` finds a missing one.
+    let client = prom.client().context("prometheus")?;
     let tls = crate::tls::server_config(
         &cfg.tls.cert_file,
         &cfg.tls.key_file,
@@ -60,27 +45,96 @@ pub(crate) fn run(args: &ServeArgs) -> Result<()> {
             TargetRuntime::new(i, t.clone(), src)
         })
         .collect();
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    serve(cfg.listen, tls, &cfg, runtimes, clock, 1.0, None, |_, _| {})
+    serve(
+        Serving {
+            cfg: &cfg,
+            tls,
+            runtimes,
+            clock: Arc::new(SystemClock),
+            speed: 1.0,
+            stop_after: None,
+        },
+        |_, _| {},
+    )
 }
 
-/// Build the store, start the refresh loops and serve until SIGTERM/SIGINT (or `stop_after`).
-#[allow(clippy::too_many_arguments)]
+/// What [`serve`] runs.
+pub(crate) struct Serving<'a> {
+    /// The validated configuration (listener, timeouts, TLS files, targets).
+    pub(crate) cfg: &'a Config,
+    /// The serving certificate, loaded (the files are watched for renewals).
+    pub(crate) tls: Arc<rustls::ServerConfig>,
+    /// One refresh loop per target, in the config's order.
+    pub(crate) runtimes: Vec<TargetRuntime>,
+    /// The clock of the request path and the refresh loops.
+    pub(crate) clock: Arc<dyn Clock>,
+    /// Clock seconds per real second: 1, or the demo's accelerated speed.
+    pub(crate) speed: f64,
+    /// Stop after this long, as if signalled (the demo's `--duration`).
+    pub(crate) stop_after: Option<Duration>,
+}
+
+/// Build the store, start the refresh loops and serve until SIGTERM/SIGINT (or `stop_after`);
+/// `on_listening` is called with the bound address once the listener is up.
 pub(crate) fn serve(
-    listen: std::net::SocketAddr,
-    tls: Arc<rustls::ServerConfig>,
-    cfg: &Config,
-    runtimes: Vec<TargetRuntime>,
-    clock: Arc<dyn Clock>,
-    speed: f64,
-    stop_after: Option<Duration>,
+    s: Serving<'_>,
     on_listening: impl FnOnce(std::net::SocketAddr, Arc<MetricStore>) + Send + 'static,
 ) -> Result<()> {
-    // Two runtimes, so model work never queues in front of a request: the serving runtime
-    // only runs TLS, HTTP and the handlers (which read a snapshot); the model runtime runs
-    // every refresh loop (history pulls, state updates, forecasts) and, in its blocking pool,
-    // the refits, on background threads (nice +5, SCHED_IDLE: see `sys::background_thread`).
-    let rt = tokio::runtime::Builder::new_multi_thread()
+    let (rt, models) = runtimes()?;
+    let cfg = s.cfg;
+    let views = cfg
+        .targets
+        .iter()
+        .map(TargetRuntime::initial_view)
+        .collect();
+    let store = Arc::new(MetricStore::new(views));
+    let _loops = {
+        let _in_models = models.enter();
+        spawn_all(s.runtimes, store.clone(), s.clock.clone(), s.speed)
+    };
+    let state = AppState::with_target_metrics(
+        store.clone(),
+        s.clock,
+        env!("CARGO_PKG_VERSION"),
+        cfg.target_metrics,
+    );
+    let served = rt.block_on(async move {
+        let handle = axum_server::Handle::new();
+        tokio::spawn(drain_on_signal(
+            handle.clone(),
+            state.draining.clone(),
+            cfg.shutdown_delay,
+            s.stop_after,
+        ));
+        let h = handle.clone();
+        tokio::spawn(async move {
+            if let Some(addr) = h.listening().await {
+                tracing::info!(%addr, "serving external.metrics.k8s.io/v1beta1 over TLS");
+                on_listening(addr, store);
+            }
+        });
+        let rustls_config = axum_server::tls_rustls::RustlsConfig::from_config(s.tls);
+        tokio::spawn(crate::tls::reload_on_change(
+            cfg.tls.clone(),
+            rustls_config.clone(),
+            state.telemetry.clone(),
+        ));
+        listener(cfg, rustls_config, handle)
+            .serve(router(state).into_make_service())
+            .await
+            .with_context(|| format!("serving on {}", cfg.listen))
+    });
+    // In-flight refits are abandoned, not awaited: nothing they produce outlives the process.
+    models.shutdown_background();
+    served
+}
+
+/// Two runtimes, so model work never queues in front of a request: the serving runtime only
+/// runs TLS, HTTP and the handlers (which read a snapshot); the model runtime runs every
+/// refresh loop (history pulls, state updates, forecasts) and, in its blocking pool, the
+/// refits, on background threads (nice +5, SCHED_IDLE: see `sys::background_thread`).
+fn runtimes() -> Result<(tokio::runtime::Runtime, tokio::runtime::Runtime)> {
+    let serving = tokio::runtime::Builder::new_multi_thread()
         .thread_name("tidecast-serve")
         .max_blocking_threads(4)
         .enable_all()
@@ -96,94 +150,66 @@ pub(crate) fn serve(
         .enable_all()
         .build()
         .context("starting the model runtime")?;
-    let views = cfg
-        .targets
-        .iter()
-        .map(TargetRuntime::initial_view)
-        .collect();
-    let store = Arc::new(MetricStore::new(views));
-    let _loops = {
-        let _in_models = models.enter();
-        spawn_all(runtimes, store.clone(), clock.clone(), speed)
-    };
-    let header_read_timeout = cfg.header_read_timeout;
-    let shutdown_delay = cfg.shutdown_delay;
-    let target_metrics = cfg.target_metrics;
-    let tls_files = cfg.tls.clone();
-    let served = rt.block_on(async move {
-        let state = AppState::with_target_metrics(
-            store.clone(),
-            clock.clone(),
-            env!("CARGO_PKG_VERSION"),
-            target_metrics,
+    Ok((serving, models))
+}
+
+/// On SIGTERM/SIGINT: fail readiness first and keep answering for the drain delay, so the
+/// endpoints drop this replica before its listener closes (the aggregator would otherwise
+/// send requests to a closed port); a second signal cuts it short.
+async fn drain_on_signal(
+    handle: axum_server::Handle<std::net::SocketAddr>,
+    draining: Arc<std::sync::atomic::AtomicBool>,
+    delay: Duration,
+    stop_after: Option<Duration>,
+) {
+    if shutdown_signal(stop_after).await && !delay.is_zero() {
+        draining.store(true, std::sync::atomic::Ordering::Relaxed);
+        tracing::info!(
+            delay_s = delay.as_secs_f64(),
+            "draining: /readyz fails, requests are still answered"
         );
-        let draining = state.draining.clone();
-        let telemetry = state.telemetry.clone();
-        let app = router(state);
-        let handle = axum_server::Handle::new();
-        let h = handle.clone();
-        tokio::spawn(async move {
-            // On SIGTERM/SIGINT: fail readiness first and keep answering for the drain delay,
-            // so the endpoints drop this replica before its listener closes (the aggregator
-            // would otherwise send requests to a closed port); a second signal cuts it short.
-            if shutdown_signal(stop_after).await && !shutdown_delay.is_zero() {
-                draining.store(true, std::sync::atomic::Ordering::Relaxed);
-                tracing::info!(
-                    delay_s = shutdown_delay.as_secs_f64(),
-                    "draining: /readyz fails, requests are still answered"
-                );
-                tokio::select! {
-                    _ = tokio::time::sleep(shutdown_delay) => {},
-                    _ = shutdown_signal(None) => {},
-                }
-            }
-            tracing::info!("shutting down");
-            h.graceful_shutdown(Some(Duration::from_secs(10)));
-        });
-        let (h, s) = (handle.clone(), store.clone());
-        tokio::spawn(async move {
-            if let Some(addr) = h.listening().await {
-                tracing::info!(%addr, "serving external.metrics.k8s.io/v1beta1 over TLS");
-                on_listening(addr, s);
-            }
-        });
-        let rustls_config = axum_server::tls_rustls::RustlsConfig::from_config(tls);
-        tokio::spawn(crate::tls::reload_on_change(
-            tls_files,
-            rustls_config.clone(),
-            telemetry,
-        ));
-        let acceptor =
-            axum_server::tls_rustls::RustlsAcceptor::new(rustls_config).acceptor(tcp_acceptor());
-        let mut server = axum_server::bind(listen).acceptor(acceptor).handle(handle);
-        // A connection that does not finish its headers in time is closed (axum-server turns
-        // hyper's default off), so slow or stuck clients cannot pile up connections. HTTP/2
-        // connections (the aggregator may use one for every request) are pinged when idle,
-        // so a peer that vanished without closing is noticed.
-        server
-            .http_builder()
-            .http1()
-            .header_read_timeout(header_read_timeout);
-        server
-            .http_builder()
-            .http2()
-            .keep_alive_interval(Some(Duration::from_secs(30)))
-            .keep_alive_timeout(Duration::from_secs(20));
-        server
-            .serve(app.into_make_service())
-            .await
-            .with_context(|| format!("serving on {listen}"))
-    });
-    // In-flight refits are abandoned, not awaited: nothing they produce outlives the process.
-    models.shutdown_background();
-    served
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {},
+            _ = shutdown_signal(None) => {},
+        }
+    }
+    tracing::info!("shutting down");
+    handle.graceful_shutdown(Some(Duration::from_secs(10)));
+}
+
+/// The TLS listener on the configured address. A connection that does not finish its headers
+/// in time is closed (axum-server turns hyper's default off), so slow or stuck clients cannot
+/// pile up connections. HTTP/2 connections (the aggregator may use one for every request)
+/// are pinged when idle, so a peer that vanished without closing is noticed.
+fn listener(
+    cfg: &Config,
+    tls: axum_server::tls_rustls::RustlsConfig,
+    handle: axum_server::Handle<std::net::SocketAddr>,
+) -> axum_server::Server<
+    std::net::SocketAddr,
+    axum_server::tls_rustls::RustlsAcceptor<axum_server::accept::TcpConfigAcceptor>,
+> {
+    let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(tls).acceptor(tcp_acceptor());
+    let mut server = axum_server::bind(cfg.listen)
+        .acceptor(acceptor)
+        .handle(handle);
+    server
+        .http_builder()
+        .http1()
+        .header_read_timeout(cfg.header_read_timeout);
+    server
+        .http_builder()
+        .http2()
+        .keep_alive_interval(Some(Duration::from_secs(30)))
+        .keep_alive_timeout(Duration::from_secs(20));
+    server
 }
 
 /// Socket options for accepted connections. TCP_NODELAY: without it (axum-server's default)
 /// Nagle's algorithm holds a response written behind a still unacknowledged segment (the TLS
 /// session tickets after a handshake, or an earlier HTTP/2 stream's frames) until the
-/// client's delayed ACK: the first request on a new connection took ~14 ms instead of
-/// ~0.9 ms. Keepalive probes find peers that vanished without closing.
+/// client's delayed ACK, which delays the first request on a new connection. Keepalive
+/// probes find peers that vanished without closing.
 fn tcp_acceptor() -> axum_server::accept::TcpConfigAcceptor {
     use axum_server::accept::{TcpConfigAcceptor, TcpKeepaliveConfig, TcpSocketConfig};
     TcpConfigAcceptor::new(
