@@ -9,8 +9,7 @@ mod series;
 pub mod synth;
 
 pub use calendar::{
-    Calendar, CalendarError, DayType, LocalTime, MAX_DAY_BACK, ZoneError, days_back,
-    same_kind_back,
+    Calendar, CalendarError, DayType, LocalTime, MAX_DAY_BACK, ZoneError, days_back, same_kind_back,
 };
 pub use duration::{
     DEFAULT_WINDOW_SECS, SECS_PER_DAY, SECS_PER_HOUR, SECS_PER_MINUTE, SECS_PER_WEEK,

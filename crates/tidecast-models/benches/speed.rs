@@ -18,6 +18,9 @@
 //! The series are synthetic tides with different levels, noise and seeds; generating them is
 //! not timed. No assertion: numbers go to docs/benchmarks.md.
 
+// A benchmark measures real elapsed time.
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;

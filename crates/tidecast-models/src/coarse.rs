@@ -166,7 +166,10 @@ impl Predict for Coarse {
                 let first = v.first().copied().unwrap_or(f64::NAN);
                 // The anchor of a quantile is the anchor shifted as the first bucket's is.
                 let shift = first - f.point.first().copied().unwrap_or(first);
-                (*q, times.iter().map(|t| read(v, anchor + shift, *t)).collect())
+                (
+                    *q,
+                    times.iter().map(|t| read(v, anchor + shift, *t)).collect(),
+                )
             })
             .collect();
         Ok(Forecast {
@@ -227,7 +230,10 @@ mod tests {
             .model(ModelKind::Tidal)
             .aggregate(Some(300));
         // Origins inside a bucket and at its end, a day after a refit.
-        for origin in [9 * SECS_PER_DAY + 3 * 3600 + 120, 9 * SECS_PER_DAY + 7 * 3600] {
+        for origin in [
+            9 * SECS_PER_DAY + 3 * 3600 + 120,
+            9 * SECS_PER_DAY + 7 * 3600,
+        ] {
             let bt = f.backtest(&s, &[origin], 20, |_| {}).unwrap();
             let cut = f.forecast(&s.cut(origin), 20).unwrap();
             assert_eq!(bt[0].forecast.start, origin + 60);
@@ -246,12 +252,21 @@ mod tests {
             .forecast(&s.cut(origin), 30)
             .unwrap();
         let actual = &s.values()[(origin / 60) as usize + 1..][..30];
-        let mae: f64 =
-            f.point.iter().zip(actual).map(|(p, a)| (p - a).abs()).sum::<f64>() / 30.0;
+        let mae: f64 = f
+            .point
+            .iter()
+            .zip(actual)
+            .map(|(p, a)| (p - a).abs())
+            .sum::<f64>()
+            / 30.0;
         // The cycle moves ~5 per minute here and the noise is up to 444: a per-minute reading
         // within the noise, and no step every five minutes.
         assert!(mae < 250.0, "MAE {mae}");
-        let jumps = f.point.windows(2).map(|w| (w[1] - w[0]).abs()).fold(0.0, f64::max);
+        let jumps = f
+            .point
+            .windows(2)
+            .map(|w| (w[1] - w[0]).abs())
+            .fold(0.0, f64::max);
         assert!(jumps < 50.0, "largest minute-to-minute change {jumps}");
     }
 
@@ -262,6 +277,9 @@ mod tests {
             .aggregate(Some(90))
             .forecast(&s, 5)
             .unwrap_err();
-        assert!(matches!(e, Error::AggregateNotWhole { aggregate: 90, .. }), "{e}");
+        assert!(
+            matches!(e, Error::AggregateNotWhole { aggregate: 90, .. }),
+            "{e}"
+        );
     }
 }

@@ -48,8 +48,18 @@ pub(crate) mod testdata {
             .collect()
     }
 
-    /// A golden fixture from `tests/data/golden`.
-    pub(crate) fn golden(name: &str) -> String {
-        std::fs::read_to_string(path(&format!("golden/{name}"))).unwrap()
+    /// A golden fixture from `tests/data/golden`, parsed.
+    pub(crate) fn golden(name: &str) -> serde_json::Value {
+        let text = std::fs::read_to_string(path(&format!("golden/{name}"))).unwrap();
+        serde_json::from_str(&text).unwrap()
+    }
+
+    /// A fixture's array of numbers (`field`, or a row of it with `row`).
+    pub(crate) fn numbers(v: &serde_json::Value) -> Vec<f64> {
+        v.as_array()
+            .expect("an array")
+            .iter()
+            .map(|x| x.as_f64().expect("a number"))
+            .collect()
     }
 }

@@ -318,6 +318,7 @@ fn interpolate(y: &[f64]) -> Option<Vec<f64>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tidecast_testing::assert_all_close;
 
     #[test]
     fn a_pure_double_seasonal_pattern_is_forecast_exactly() {
@@ -465,43 +466,20 @@ mod tests {
     }
 
     /// Pull the numbers of one JSON array field out of the small fixture.
-    fn array(json: &str, field: &str) -> Vec<f64> {
-        let body = &json[json.find(&format!("\"{field}\"")).unwrap()..];
-        let body = &body[body.find('[').unwrap() + 1..body.find(']').unwrap()];
-        body.split(',').map(|v| v.trim().parse().unwrap()).collect()
-    }
-
     #[test]
     fn decomposition_matches_statsforecast_mstl_on_the_taylor_series() {
         let y = crate::testdata::taylor(1500);
         let golden = crate::testdata::golden("mstl_taylor.json");
+        let array = |field: &str| crate::testdata::numbers(&golden[field]);
         let s = Seasonal::fit_with(&y, 48, 336, true).unwrap();
         // Components are stored in f32: agreement to ~1e-3 MW on values of thousands.
-        for (got, want) in s.last_cycles[0]
-            .iter()
-            .zip(array(&golden, "last_day_cycle"))
-        {
-            assert!(
-                (f64::from(*got) - want).abs() < 0.01,
-                "daily {got} vs {want}"
-            );
-        }
-        let weekly = array(&golden, "last_week_cycle");
-        assert_eq!(weekly.len(), s.last_cycles[1].len());
-        for (got, want) in s.last_cycles[1].iter().zip(weekly) {
-            assert!(
-                (f64::from(*got) - want).abs() < 0.01,
-                "weekly {got} vs {want}"
-            );
-        }
+        let cycle =
+            |k: usize| -> Vec<f64> { s.last_cycles[k].iter().map(|v| f64::from(*v)).collect() };
+        assert_all_close(&cycle(0), &array("last_day_cycle"), 0.0, 0.01);
+        assert_all_close(&cycle(1), &array("last_week_cycle"), 0.0, 0.01);
         let t = y.len() - 1;
-        for (h, want) in array(&golden, "forecast_from_last_point")
-            .iter()
-            .enumerate()
-        {
-            let got = s.predict(&y, t, h + 1).unwrap();
-            assert!((got - want).abs() < 0.02, "h={}: {got} vs {want}", h + 1);
-        }
+        let forecast: Vec<f64> = (1..=96).map(|h| s.predict(&y, t, h).unwrap()).collect();
+        assert_all_close(&forecast, &array("forecast_from_last_point"), 0.0, 0.02);
         // The production variant interpolates its smoothers: close to the exact one (the
         // series' half-hourly changes are ~1,000 MW).
         let fast = Seasonal::fit(&y, 48, 336).unwrap();

@@ -137,6 +137,11 @@ impl Combination {
     /// Absorb `skipped` missing points, then `value` (the newest), dropping the oldest once
     /// the buffer holds [`slack`] more than it needs.
     pub(super) fn push(&mut self, skipped: usize, value: f64) {
+        // A clone's buffer has no spare room; give it the bound once, not a doubling.
+        let most = self.keep + slack(self.keep) + 1;
+        if self.buffer.capacity() < most {
+            self.buffer.reserve_exact(most - self.buffer.len());
+        }
         for _ in 0..skipped {
             self.buffer.push(f32::NAN);
         }

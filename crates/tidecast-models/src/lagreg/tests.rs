@@ -482,24 +482,13 @@ fn a_one_off_burst_a_week_back_does_not_echo_in_full() {
 fn ridge_coefficients_match_scikit_learn_on_the_taylor_series() {
     let y = crate::testdata::taylor(1500);
     let golden = crate::testdata::golden("lagreg_taylor.json");
-    // The fixture is small JSON; pull the coefficient arrays out without a JSON crate.
-    let body = &golden[golden.find("\"coefficients\"").unwrap()..];
-    let numbers: Vec<f64> = body
-        .split(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == 'e'))
-        .filter_map(|s| s.parse().ok())
-        .collect();
-    assert_eq!(numbers.len(), 2 * NF);
     let m = LagSpec::new(48, 336, 2)
         .fit(&y, 0, y.len())
         .expect("the fit runs")
         .unwrap();
     for h in 1..=2 {
-        for (k, got) in m.coefficients(h).iter().enumerate() {
-            let want = numbers[(h - 1) * NF + k];
-            assert!(
-                (got - want).abs() < 1e-3,
-                "h={h} coef {k}: linfa {got} vs sklearn {want}"
-            );
-        }
+        let want = crate::testdata::numbers(&golden["coefficients"][h - 1]);
+        assert_eq!(want.len(), NF);
+        tidecast_testing::assert_all_close(m.coefficients(h), &want, 0.0, 1e-3);
     }
 }
