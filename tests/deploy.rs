@@ -148,3 +148,27 @@ fn check_refuses_a_stale_after_too_close_to_step_and_refresh() {
         "{err}"
     );
 }
+
+/// `serve --check` reads the files the Prometheus settings name: a missing token file is a
+/// configuration error naming the file.
+#[test]
+fn check_reads_the_prometheus_token_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = example_config(dir.path(), "tls.crt", "tls.key");
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "  # bearer_token_file: /var/run/secrets/kubernetes.io/serviceaccount/token",
+        "  bearer_token_file: no-such-token",
+    );
+    std::fs::write(&config, text).unwrap();
+    let out = check(&config);
+    assert_eq!(out.status.code(), Some(64));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let token = dir.path().join("no-such-token");
+    assert!(
+        err.contains(&format!(
+            "prometheus: reading the bearer token file {}: No such file",
+            token.display()
+        )),
+        "{err}"
+    );
+}
