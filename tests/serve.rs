@@ -520,3 +520,127 @@ fn json_log_lines_have_unique_keys_numbers_and_no_absent_values() {
     assert!(fresh["age_s"].is_i64(), "{fresh}");
     assert!(fresh["target_name"].is_string(), "{fresh}");
 }
+
+/// The served model is the measured model: with the demo's synthetic source and its clock
+/// standing still, the point forecast `/metrics` exports at each horizon and the value the
+/// metric GET returns equal what `tidecast forecast` computes from the same history at the
+/// same instant (`demo --write-history` writes the data the server fitted on): the point
+/// forecasts exactly, the served value to the relative 1e-6 of the f32 it is kept in. So the
+/// honest-replay guarantee of `backtest` covers the server too.
+#[test]
+fn the_served_forecast_and_metric_equal_tidecast_forecast_on_the_same_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let (pki, history) = (dir.path().join("pki"), dir.path().join("history"));
+    // 16:50 in Shanghai, ten minutes before the evening peak: the forecast over the lead is
+    // above the live value, so the metric is the forecast's, not live's.
+    let demo = TIDECAST.spawn(&[
+        "demo",
+        "--port",
+        "0",
+        "--speed",
+        "0",
+        "--start",
+        "2026-10-16T16:50:00+08:00",
+        "--dir",
+        pki.to_str().unwrap(),
+        "--write-history",
+        history.to_str().unwrap(),
+    ]);
+    let intro = demo.stdout_until("tidecast demo: serving", PATIENCE);
+    let url = intro
+        .last()
+        .and_then(|l| l.split_whitespace().find(|w| w.starts_with("https://")))
+        .expect("the URL it serves")
+        .to_string();
+    poll(PATIENCE, Duration::ZERO, || {
+        let l = demo.next_stdout(PATIENCE).expect("a status line");
+        (l.matches("[fresh]").count() == 3).then_some(())
+    })
+    .expect("every service fresh");
+    let ca = pki.join("ca.crt");
+    let (ok, metrics, err) = sh(&format!("curl -sS --cacert {} {url}/metrics", ca.display()));
+    assert!(ok, "{err}");
+    for service in ["tv-api", "epg", "login"] {
+        let csv = history.join(format!("{service}.csv"));
+        let out = dir.path().join(format!("{service}.forecast.csv"));
+        TIDECAST.ok(&[
+            "forecast",
+            "--history",
+            csv.to_str().unwrap(),
+            "--horizon",
+            "60m",
+            "--timezone",
+            "Asia/Shanghai",
+            "--window",
+            "28d",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        // (minutes ahead, point, upper = the 0.9 quantile the demo serves)
+        let rows: Vec<(usize, f64, f64)> = std::fs::read_to_string(&out)
+            .unwrap()
+            .lines()
+            .skip(1)
+            .enumerate()
+            .map(|(i, l)| {
+                let c: Vec<f64> = l.split(',').skip(1).map(|v| v.parse().unwrap()).collect();
+                (i + 1, c[0], c[2])
+            })
+            .collect();
+        for minutes in [5, 15, 30, 60] {
+            let exported = exported(&metrics, "tidecast_target_forecast", service, Some(minutes));
+            let (_, point, _) = rows[minutes - 1];
+            assert!(
+                (exported - point).abs() <= 1e-9 * point.abs(),
+                "{service} at {minutes}m: /metrics {exported}, forecast {point}"
+            );
+        }
+        let live: f64 = std::fs::read_to_string(&csv)
+            .unwrap()
+            .lines()
+            .last()
+            .and_then(|l| l.split(',').nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap();
+        let ahead = rows[..15].iter().map(|r| r.2).fold(f64::MIN, f64::max);
+        let want = live.max(ahead);
+        assert!(
+            ahead > live,
+            "{service}: the lead covers the ramp ({ahead} vs {live})"
+        );
+        let (ok, body, err) = sh(&format!(
+            "curl -sS --cacert {} --cert {} --key {} '{url}/apis/external.metrics.k8s.io/v1beta1/namespaces/default/lb_connections_predicted?labelSelector=service%3D{service}'",
+            ca.display(),
+            pki.join("client.crt").display(),
+            pki.join("client.key").display()
+        ));
+        assert!(ok, "{err}");
+        let v = json(&body);
+        let items = assert_external_metric_value_list(&v, "lb_connections_predicted");
+        let served = quantity_value(items[0]["value"].as_str().unwrap());
+        // The server keeps the served quantile as f32 (a sixth of a 1-minute target's memory):
+        // equal to the contract's relative 1e-6, as backtest rows equal forecasts.
+        assert!(
+            (served - want).abs() <= 1e-6 * want,
+            "{service}: the metric {served}, forecast max(live, q0.9 over 15m) {want}"
+        );
+        let exported_served = exported(&metrics, "tidecast_target_served_value", service, None);
+        assert!(
+            (exported_served - want).abs() <= 1e-6 * want,
+            "{service}: /metrics serves {exported_served}, forecast {want}"
+        );
+    }
+}
+
+/// The value of `family{target="name"[,horizon="Nm"]}` in a `/metrics` exposition.
+fn exported(metrics: &str, family: &str, target: &str, minutes: Option<usize>) -> f64 {
+    let target = format!("target=\"{target}\"");
+    let horizon = minutes.map(|m| format!("horizon=\"{m}m\""));
+    metrics
+        .lines()
+        .filter(|l| l.starts_with(&format!("{family}{{")))
+        .find(|l| l.contains(&target) && horizon.as_ref().is_none_or(|h| l.contains(h)))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {family} for {target} {horizon:?} in /metrics"))
+}

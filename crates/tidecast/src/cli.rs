@@ -103,12 +103,18 @@ pub(crate) struct DemoArgs {
     /// Port on 127.0.0.1 (0 picks a free one).
     #[arg(long, default_value_t = 8443)]
     pub(crate) port: u16,
-    /// Clock speed: simulated seconds per real second (1 = real time).
+    /// Clock speed: simulated seconds per real second (1 = real time; 0 = the clock stands
+    /// still at --start, every refresh sees the same instant).
     #[arg(long, default_value_t = 30.0)]
     pub(crate) speed: f64,
-    /// Simulated start: local Shanghai time of day today (HH:MM), or `now`.
+    /// Simulated start: local Shanghai time of day today (HH:MM), `now`, or an instant
+    /// (RFC 3339 or Unix seconds).
     #[arg(long, default_value = "16:30")]
     pub(crate) start: String,
+    /// Write each service's history at the start, as the server fits on it, to DIR/NAME.csv
+    /// (for `tidecast forecast` and `backtest` on the same data).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) write_history: Option<PathBuf>,
     /// Directory for the generated certificates (default: a temporary directory).
     #[arg(long, value_name = "DIR")]
     pub(crate) dir: Option<PathBuf>,

@@ -443,7 +443,13 @@ pub(crate) fn spawn_all(
         .map(|(k, mut rt)| {
             let (store, clock, fits) = (store.clone(), clock.clone(), fits.clone());
             tokio::spawn(async move {
-                let every = std::time::Duration::from_secs_f64(rt.cfg.refresh as f64 / speed);
+                // A clock that stands still (speed 0) sees nothing new: a refresh a second
+                // brings every target up at once.
+                let every = if speed > 0.0 {
+                    std::time::Duration::from_secs_f64(rt.cfg.refresh as f64 / speed)
+                } else {
+                    std::time::Duration::from_secs(1)
+                };
                 // Spread the first refreshes over one interval so thousands of targets do
                 // not hit Prometheus at once.
                 tokio::time::sleep(every.mul_f64(k as f64 / n as f64)).await;

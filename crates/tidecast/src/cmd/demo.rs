@@ -53,6 +53,10 @@ fn start_time(spec: &str) -> Result<f64> {
     if spec == "now" {
         return Ok(now);
     }
+    if !spec.contains(':') || spec.contains('T') {
+        return tidecast_core::parse_timestamp(spec)
+            .map_err(|e| usage(format!("--start: {e} (or HH:MM, or now)")));
+    }
     let (h, m) = spec
         .split_once(':')
         .and_then(|(h, m)| Some((h.parse::<u32>().ok()?, m.parse::<u32>().ok()?)))
@@ -70,9 +74,9 @@ fn start_time(spec: &str) -> Result<f64> {
 }
 
 pub(crate) fn run(args: &DemoArgs) -> Result<()> {
-    if !(args.speed > 0.0 && args.speed <= 3600.0) {
+    if !(args.speed >= 0.0 && args.speed <= 3600.0) {
         return Err(usage(format!(
-            "--speed {} must be in (0, 3600]",
+            "--speed {} must be in [0, 3600]",
             args.speed
         )));
     }
@@ -93,6 +97,9 @@ pub(crate) fn run(args: &DemoArgs) -> Result<()> {
         sim0,
         speed: args.speed,
     });
+    if let Some(out) = &args.write_history {
+        write_histories(out, &cfg, &services, sim0)?;
+    }
     let runtimes = runtimes(&cfg, &services, sim0, &clock);
     let tls = crate::tls::server_config(&pki.server_cert, &pki.server_key, Some(&pki.ca))?;
     let intro = Intro {
@@ -155,15 +162,50 @@ fn runtimes(
         .zip(services)
         .enumerate()
         .map(|(i, (t, (_, idle, peak)))| {
-            let generator = TidalGenerator::new(Shanghai, *idle, *peak, i as u64 + 7)
-                .growth(0.004, sim0 as i64 - 28 * 86_400);
             let src: Arc<dyn SeriesSource> = Arc::new(SyntheticSource {
-                generator,
+                generator: generator(i, *idle, *peak, sim0),
                 clock: clock.clone(),
             });
             TargetRuntime::new(i, t.clone(), src)
         })
         .collect()
+}
+
+/// The synthetic tide of service `i`: seeded by its position, growing slowly from four weeks
+/// before the start.
+fn generator(i: usize, idle: f64, peak: f64, sim0: f64) -> TidalGenerator {
+    TidalGenerator::new(Shanghai, idle, peak, i as u64 + 7)
+        .growth(0.004, sim0 as i64 - 28 * tidecast_core::SECS_PER_DAY)
+}
+
+/// Each service's history at `sim0` as its first refresh sees it (the window before the last
+/// refit point, then every step up to the start), as `DIR/NAME.csv`.
+fn write_histories(
+    dir: &std::path::Path,
+    cfg: &Config,
+    services: &[(String, f64, f64)],
+    sim0: f64,
+) -> Result<()> {
+    use anyhow::Context;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    for (i, (t, (name, idle, peak))) in cfg.targets.iter().zip(services).enumerate() {
+        let g = generator(i, *idle, *peak, sim0);
+        let now = (sim0 as i64).div_euclid(t.step) * t.step;
+        let refit = now.div_euclid(t.refit_every) * t.refit_every;
+        let mut text = String::from("timestamp,value\n");
+        let mut at = refit - t.window + t.step;
+        while at <= now {
+            text.push_str(&format!(
+                "{},{}\n",
+                tidecast_core::format_timestamp(at),
+                g.value(at)
+            ));
+            at += t.step;
+        }
+        let path = dir.join(format!("{name}.csv"));
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
 }
 
 /// What the demo prints once it listens: where, and commands that work as printed.
