@@ -58,7 +58,7 @@ impl TidalGenerator {
         let local = chrono::DateTime::from_timestamp(t + i64::from(off), 0)
             .unwrap_or_default()
             .naive_utc();
-        let h = f64::from(local.time().num_seconds_from_midnight()) / 3600.0;
+        let h = f64::from(local.time().num_seconds_from_midnight()) / crate::SECS_PER_HOUR as f64;
         let weekend = matches!(local.date().weekday(), Weekday::Sat | Weekday::Sun);
         let plateau = |h: f64, up: f64, down: f64, ramp: f64| {
             let rise = 1.0 / (1.0 + (-(h - up) / ramp).exp());
@@ -67,7 +67,8 @@ impl TidalGenerator {
         };
         let morning = plateau(h, 5.95, 7.25, 0.06) * if weekend { 0.6 } else { 0.85 };
         let evening = plateau(h, 16.95, 22.05, 0.08) * if weekend { 1.1 } else { 1.0 };
-        let growth = (1.0 + self.growth_per_day).powf((t - self.epoch) as f64 / 86_400.0);
+        let growth =
+            (1.0 + self.growth_per_day).powf((t - self.epoch) as f64 / crate::SECS_PER_DAY as f64);
         (self.idle + (self.peak - self.idle) * (morning + evening).min(1.2)) * growth
     }
 

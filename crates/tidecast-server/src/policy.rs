@@ -13,6 +13,7 @@
 //! | `expired` | > `hard_limit` | an error (HTTP 503): never a silently stale value |
 
 use std::collections::BTreeMap;
+use tidecast_core::{SECS_PER_HOUR, SECS_PER_MINUTE};
 
 /// How a target's value reaches the HPA.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -38,9 +39,9 @@ pub struct Staleness {
 impl Default for Staleness {
     fn default() -> Self {
         Self {
-            stale_after: 300,
-            forecast_ttl: 1800,
-            hard_limit: 7200,
+            stale_after: 5 * SECS_PER_MINUTE,
+            forecast_ttl: 30 * SECS_PER_MINUTE,
+            hard_limit: 2 * SECS_PER_HOUR,
         }
     }
 }

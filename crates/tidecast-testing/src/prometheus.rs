@@ -71,7 +71,7 @@ impl PrometheusFixture {
     ) -> std::io::Result<Self> {
         let now = crate::unix_now() as i64;
         let end = (now / step) * step - step;
-        let start = end - days * 86_400 + step;
+        let start = end - days * tidecast_core::SECS_PER_DAY + step;
         let dir = tempfile::tempdir()?;
         let metric = "lb_active_connections".to_string();
         let om = dir.path().join("history.om");

@@ -3,12 +3,12 @@
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::sync::LazyLock;
-use tidecast_core::{DEFAULT_WINDOW_SECS, format_duration};
+use tidecast_core::{DEFAULT_WINDOW_SECS, SECS_PER_DAY, format_duration};
 
 /// `--window`'s default: the serve config's default too, in days as users write it.
 static DEFAULT_WINDOW: LazyLock<String> = LazyLock::new(|| {
-    if DEFAULT_WINDOW_SECS % 86_400 == 0 {
-        format!("{}d", DEFAULT_WINDOW_SECS / 86_400)
+    if DEFAULT_WINDOW_SECS % SECS_PER_DAY == 0 {
+        format!("{}d", DEFAULT_WINDOW_SECS / SECS_PER_DAY)
     } else {
         format_duration(DEFAULT_WINDOW_SECS)
     }

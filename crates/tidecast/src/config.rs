@@ -342,7 +342,7 @@ impl RawTarget {
             Some(w) => parse_duration(w).map_err(|e| err(&f("window"), e))?,
             None => DEFAULT_WINDOW_SECS,
         };
-        if window < 86_400 {
+        if window < tidecast_core::SECS_PER_DAY {
             return Err(err(
                 &f("window"),
                 "must be at least 1d: the model learns a daily tide",

@@ -130,7 +130,9 @@ impl SeriesSource for SyntheticSource {
 }
 
 /// Horizons exported as forecasts and scored for accuracy.
-const HORIZONS: [i64; 4] = [300, 900, 1800, 3600];
+const HORIZONS: [i64; 4] = [5 * MINUTE, 15 * MINUTE, 30 * MINUTE, 60 * MINUTE];
+/// Seconds in a minute, for the horizons above.
+const MINUTE: i64 = tidecast_core::SECS_PER_MINUTE;
 
 /// A forecast waiting for its actual.
 #[derive(Debug, Clone, Copy)]
@@ -163,6 +165,7 @@ impl AccuracyTracker {
     }
 
     fn observe(&mut self, t: i64, actual: f64) {
+        // Exponential weight of a new error: the rolling accuracy spans about 100 forecasts.
         const W: f64 = 1.0 / 100.0;
         while let Some(p) = self.pending.front().copied() {
             if p.target_t > t {
@@ -382,7 +385,9 @@ impl TargetRuntime {
             .build(&samples)
             .map_err(RefreshError::Series)?;
         let forecaster = self.forecaster.clone();
-        let steps = self.steps().min(((3600 / step) as usize).max(1));
+        let steps = self
+            .steps()
+            .min(((tidecast_core::SECS_PER_HOUR / step) as usize).max(1));
         // tokio's clock: paused in tests like every other time the refresh loop reads.
         let t0 = tokio::time::Instant::now();
         let model =

@@ -164,9 +164,9 @@ fn report_expiry(cert: &Path, pem: &[u8], telemetry: &tidecast_server::Telemetry
         Ok(t) => {
             telemetry.set_certificate_expiry(t);
             let left = t - chrono::Utc::now().timestamp();
-            if left < 7 * 86_400 {
+            if left < tidecast_core::SECS_PER_WEEK {
                 tracing::warn!(
-                    cert = %cert.display(), days_left = left / 86_400,
+                    cert = %cert.display(), days_left = left / tidecast_core::SECS_PER_DAY,
                     "the serving certificate expires within a week"
                 );
             }

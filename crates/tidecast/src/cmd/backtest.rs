@@ -170,10 +170,11 @@ impl Summary<'_> {
     fn print_scores(&self, out: &mut impl Write) -> Result<()> {
         let step = self.series.step();
         let steps = history::steps(self.horizon, step);
-        let mut horizons: Vec<usize> = [300i64, 900, 1800, 3600]
+        let mut horizons: Vec<usize> = [5, 15, 30, 60]
             .iter()
-            .filter(|s| **s % step == 0 && **s <= self.horizon)
-            .map(|s| (*s / step) as usize)
+            .map(|m| m * tidecast_core::SECS_PER_MINUTE)
+            .filter(|s| *s % step == 0 && *s <= self.horizon)
+            .map(|s| (s / step) as usize)
             .collect();
         horizons.push(steps);
         horizons.dedup();

@@ -46,6 +46,7 @@ fn services(n: usize) -> Vec<(String, f64, f64)> {
         })
         .collect()
 }
+/// The external metric the demo serves.
 const METRIC: &str = "lb_connections_predicted";
 
 fn start_time(spec: &str) -> Result<f64> {
