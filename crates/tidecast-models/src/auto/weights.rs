@@ -64,10 +64,17 @@ pub(super) fn adopt_best(rows: &mut [Row], col: usize, variants: &[Vec<f64>]) ->
 /// For each horizon `1..=h_max`, the weights of `grid` with the lowest absolute error over
 /// that horizon's rows (the first on a tie).
 pub(super) fn weigh(rows: &[Row], grid: &[Weights], h_max: usize) -> Vec<Weights> {
+    // Each horizon's rows in their order, so each weight's error sums as a pass over all
+    // rows filtered by horizon would, without the passes.
+    let mut by_horizon: Vec<Vec<&Row>> = vec![Vec::new(); h_max];
+    for r in rows.iter().filter(|r| (1..=h_max).contains(&r.0)) {
+        by_horizon[r.0 - 1].push(r);
+    }
     let mut weights = Vec::with_capacity(h_max);
-    for h in 1..=h_max {
+    for (h, rows) in (1..=h_max).zip(&by_horizon) {
+        debug_assert!(rows.iter().all(|r| r.0 == h));
         let mut err = vec![0.0f64; grid.len()];
-        for (_, a, f) in rows.iter().filter(|x| x.0 == h) {
+        for (_, a, f) in rows.iter().copied() {
             for (e, w) in err.iter_mut().zip(grid) {
                 *e += (a - combine(w, f)).abs();
             }

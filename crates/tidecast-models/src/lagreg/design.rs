@@ -22,6 +22,7 @@ pub(super) fn columns(harmonics: usize) -> Vec<(usize, usize)> {
 
 /// The design row at the target's slot times the coefficients `c` (laid out as
 /// [`columns`]), without building the row.
+#[inline]
 pub(super) fn design_dot(
     f: &[f64; NF],
     c: &[f64],

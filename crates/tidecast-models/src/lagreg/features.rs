@@ -13,6 +13,8 @@ pub(super) const NF: usize = 14;
 /// weigh less.
 pub(super) const FEATURE_CLIP: f64 = 10.0;
 
+/// `f` with each feature clamped to `±` its bound.
+#[inline]
 pub(super) fn clip(f: [f64; NF], bounds: &[f64; NF]) -> [f64; NF] {
     let mut out = f;
     for (v, b) in out.iter_mut().zip(bounds) {
@@ -118,12 +120,14 @@ pub(super) fn features_with(
 pub(super) const HOURS: usize = 24;
 
 /// Steps in an hour (at least one).
+#[inline]
 pub(super) fn hour_steps(day: usize) -> usize {
     (day / 24).max(1)
 }
 
 /// The windows (in steps) of the recent means the features compare the newest value with:
 /// 3 hours, 12 hours, a day and a week.
+#[inline]
 pub(super) fn recent_windows(day: usize) -> [usize; 4] {
     [(day / 8).max(2), (day / 2).max(2), day, 7 * day]
 }

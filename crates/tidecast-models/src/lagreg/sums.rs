@@ -15,6 +15,7 @@ pub(crate) trait Sums {
 /// The mean of `present` values summing to `sum` out of a window of `k`: `None` when fewer
 /// than half are present. A missed scrape is a NaN in a server's lag buffer; requiring every
 /// value would switch the regression off for the week the gap stays in the weekly window.
+#[inline]
 pub(super) fn present_mean(sum: f64, present: usize, k: usize) -> Option<f64> {
     (present > 0 && 2 * present >= k).then(|| sum / present as f64)
 }
@@ -53,6 +54,7 @@ pub(super) struct Single<'a, G> {
 }
 
 impl<G: Fn(usize) -> Option<f64>> Sums for Single<'_, G> {
+    #[inline]
     fn mean_back(&self, t: usize, k: usize) -> Option<f64> {
         if t != self.recent.t {
             return None;
@@ -60,6 +62,7 @@ impl<G: Fn(usize) -> Option<f64>> Sums for Single<'_, G> {
         let i = self.recent.windows.iter().position(|w| *w == k)?;
         self.recent.means[i]
     }
+    #[inline]
     fn hourly_mean(&self, x: usize, first: usize) -> Option<f64> {
         let (mut s, mut present) = (0.0, 0);
         for k in first..first + HOURS {
@@ -119,6 +122,7 @@ impl PrefixSums {
 }
 
 impl Sums for PrefixSums {
+    #[inline]
     fn mean_back(&self, t: usize, k: usize) -> Option<f64> {
         let from = (t + 1).checked_sub(k)?;
         if t + 1 >= self.sum.len() {
@@ -128,6 +132,7 @@ impl Sums for PrefixSums {
         present_mean(self.sum[t + 1] - self.sum[from], k - missing, k)
     }
 
+    #[inline]
     fn hourly_mean(&self, x: usize, first: usize) -> Option<f64> {
         let newest = x.checked_sub(first * self.hour)?;
         // The oldest term must exist; the chain before it is subtracted away.

@@ -26,6 +26,7 @@ pub(super) struct Levels {
 const LEVEL_CLIP: f64 = 7.0;
 
 impl Levels {
+    #[inline]
     pub(super) fn update(&mut self, y: f64, p: f64, prm: &Params) {
         // What the fast level expects, times b_fast (no division on the common path):
         // `y * b_fast` against `a_fast * p`.
@@ -44,6 +45,7 @@ impl Levels {
         self.a_fast = prm.fast * self.a_fast + y * p;
         self.b_fast = prm.fast * self.b_fast + p * p;
     }
+    #[inline]
     pub(super) fn slow(&self) -> f64 {
         if self.b_slow > 1e-300 {
             self.a_slow / self.b_slow
@@ -51,6 +53,7 @@ impl Levels {
             1.0
         }
     }
+    #[inline]
     pub(super) fn fast(&self) -> f64 {
         if self.b_fast > 1e-300 {
             self.a_fast / self.b_fast
@@ -79,6 +82,7 @@ impl Bands {
         }
     }
 
+    #[inline]
     pub(super) fn update(&self, levels: &mut [Levels], y: f64, p: f64) {
         for (lv, prm) in levels.iter_mut().zip(&self.params) {
             lv.update(y, p, prm);
@@ -112,12 +116,14 @@ impl Bands {
     }
 
     /// Each band's slow and fast level now.
+    #[inline]
     pub(super) fn snapshot(levels: &[Levels]) -> Vec<(f64, f64)> {
         levels.iter().map(|l| (l.slow(), l.fast())).collect()
     }
 
     /// The level (ratio to the profile) forecast at a horizon, from a [`Bands::snapshot`]
     /// and the horizon's [`Bands::table`] row.
+    #[inline]
     pub(super) fn level(now: &[(f64, f64)], row: &[(usize, f64, f64); 2]) -> f64 {
         let mut sum = 0.0;
         for &(b, w, phi_h) in row {
@@ -131,6 +137,7 @@ impl Bands {
 
     /// The newest fast level, as the bands of a [`Bands::table`] row track it, from a
     /// [`Bands::snapshot`].
+    #[inline]
     pub(super) fn fast(now: &[(f64, f64)], row: &[(usize, f64, f64); 2]) -> f64 {
         row.iter()
             .filter(|(_, w, _)| *w > 0.0)
