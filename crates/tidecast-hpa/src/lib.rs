@@ -1,7 +1,9 @@
 #![doc = include_str!("../README.md")]
 
 mod controller;
+mod replay;
 mod spec;
 
 pub use controller::{Controller, NoScaling, Observed};
+pub use replay::{Cluster, Nodes, Outcome, replay};
 pub use spec::{Behavior, HpaSpec, Policy, PolicyKind, Rules, Select, Target};
