@@ -400,3 +400,97 @@ fn the_default_training_window_is_shown_in_the_help() {
         assert!(line.contains("[default: 42d]"), "{command}: {line}");
     }
 }
+
+/// The HPA of the README's recipe on the tidal trace's connections: what one pod handles
+/// (1,000) with 30 % headroom as the target.
+const SIMULATED_HPA: &str = "apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata: {name: tv-api}
+spec:
+  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: tv-api}
+  minReplicas: 2
+  maxReplicas: 200
+  metrics:
+    - type: External
+      external:
+        metric: {name: lb_connections_predicted, selector: {matchLabels: {service: tv-api}}}
+        target: {type: AverageValue, averageValue: \"700\"}
+";
+
+/// Two days of the tidal trace's peaks: the predictive HPA (what serve would have served)
+/// breaches far less than the reactive one, the oracle not more than the predictive one, and
+/// the JSON has the documented shape.
+#[test]
+fn simulate_replays_the_hpa_reactive_predictive_and_oracle() {
+    let dir = tempfile::tempdir().unwrap();
+    let (hpa, json) = (dir.path().join("hpa.yaml"), dir.path().join("sim.json"));
+    std::fs::write(&hpa, SIMULATED_HPA).unwrap();
+    let trace = data("tidal_lb_connections.csv");
+    let out = ok(&[
+        "simulate",
+        "--history",
+        trace.to_str().unwrap(),
+        "--timezone",
+        "Asia/Shanghai",
+        "--hpa",
+        hpa.to_str().unwrap(),
+        "--pod-capacity",
+        "1000",
+        "--from",
+        "2026-10-27T16:00:00Z",
+        "--to",
+        "2026-10-29T16:00:00Z",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(out.contains("breach minutes"), "{out}");
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let field = |run: &str, f: &str| v[run][f].as_f64().unwrap_or_else(|| panic!("{run}.{f}"));
+    for run in ["reactive", "predictive", "oracle"] {
+        for f in [
+            "breach_minutes",
+            "unserved",
+            "pod_hours",
+            "scale_ups",
+            "scale_downs",
+        ] {
+            assert!(field(run, f) >= 0.0, "{run}.{f}");
+        }
+        // One sync every 15 s over two days.
+        assert_eq!(
+            v[run]["replicas"].as_array().unwrap().len(),
+            2 * 86_400 / 15
+        );
+    }
+    let (reactive, predictive) = (
+        field("reactive", "breach_minutes"),
+        field("predictive", "breach_minutes"),
+    );
+    assert!(reactive > 0.0, "the reactive HPA meets the ramps late");
+    assert!(predictive < reactive / 2.0, "{predictive} vs {reactive}");
+    assert!(field("oracle", "breach_minutes") <= predictive);
+}
+
+#[test]
+fn simulate_refuses_a_manifest_it_cannot_replay_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let hpa = dir.path().join("hpa.yaml");
+    std::fs::write(&hpa, SIMULATED_HPA.replace("type: External", "type: Pods")).unwrap();
+    let trace = data("tidal_lb_connections.csv");
+    let out = tidecast(&[
+        "simulate",
+        "--history",
+        trace.to_str().unwrap(),
+        "--hpa",
+        hpa.to_str().unwrap(),
+        "--pod-capacity",
+        "1000",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{err}");
+    assert!(
+        err.contains("hpa.yaml") && err.contains("no External metric"),
+        "{err}"
+    );
+}

@@ -66,6 +66,15 @@ pub(crate) enum Command {
     /// external.metrics.k8s.io/v1beta1 from memory. Invalid config exits with code 64 and a
     /// message naming the field.
     Serve(ServeArgs),
+    /// Replay the HPA on a history: reactive, predictive (what serve would have served) and
+    /// an oracle.
+    ///
+    /// Runs the honest backtest over --from..--to (a forecast every step, as serve refreshes),
+    /// then replays the user's autoscaling/v2 HPA manifest sync by sync three times: on the
+    /// live metric, on max(live, forecast at --quantile over --lead), and on the true peak
+    /// over --lead. Prints breach minutes (load above the ready pods' capacity), unserved
+    /// load, pod-hours and scale events of each; --json writes them as JSON.
+    Simulate(SimulateArgs),
     /// Run the whole product locally with no Prometheus and no cluster.
     ///
     /// Generates a tidal history for three services (Asia/Shanghai peaks), fits, and serves
@@ -271,6 +280,48 @@ pub(crate) struct BacktestArgs {
     /// Do not print the accuracy summary.
     #[arg(long)]
     pub(crate) quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SimulateArgs {
+    #[command(flatten)]
+    pub(crate) history: HistoryArgs,
+    #[command(flatten)]
+    pub(crate) model: ModelArgs,
+    /// The HorizontalPodAutoscaler manifest (autoscaling/v2 YAML) to replay.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) hpa: PathBuf,
+    /// The External metric of the manifest to drive (needed when it has several).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) metric: Option<String>,
+    /// Load one ready pod serves; load above ready pods x this is a breach.
+    #[arg(long, value_name = "N")]
+    pub(crate) pod_capacity: f64,
+    /// Start of the replayed stretch; default: the first sample plus 14 days of training.
+    #[arg(long, value_name = "TIME")]
+    pub(crate) from: Option<String>,
+    /// End of the replayed stretch; default: the last sample.
+    #[arg(long, value_name = "TIME")]
+    pub(crate) to: Option<String>,
+    /// Serve the forecast's max over (now, now + lead], as the serve config's `lead`.
+    #[arg(long, default_value = "15m", value_name = "DURATION")]
+    pub(crate) lead: String,
+    /// Forecast quantile served, as the serve config's `quantile`.
+    #[arg(long, default_value_t = 0.9, value_name = "Q")]
+    pub(crate) quantile: f64,
+    /// From pod creation to Ready.
+    #[arg(long, default_value = "180s", value_name = "DURATION")]
+    pub(crate) startup: String,
+    /// Pods per node and node provisioning time, e.g. `10,3m`: pods beyond the nodes wait
+    /// for a new one (the cluster autoscaler adds nodes only for pending pods).
+    #[arg(long, value_name = "PODS,DURATION")]
+    pub(crate) nodes: Option<String>,
+    /// The HPA controller's sync period.
+    #[arg(long, default_value = "15s", value_name = "DURATION")]
+    pub(crate) sync: String,
+    /// Write the results as JSON to this file (`-`: stdout).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) json: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

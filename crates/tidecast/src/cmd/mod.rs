@@ -5,6 +5,7 @@ mod demo;
 mod fetch;
 mod forecast;
 mod serve;
+mod simulate;
 
 use crate::cli::{Cli, Command};
 
@@ -15,5 +16,6 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Fetch(args) => fetch::run(&args),
         Command::Serve(args) => serve::run(&args),
         Command::Demo(args) => demo::run(&args),
+        Command::Simulate(args) => simulate::run(&args),
     }
 }
