@@ -494,3 +494,69 @@ fn simulate_refuses_a_manifest_it_cannot_replay_naming_the_file() {
         "{err}"
     );
 }
+
+/// The sweep: every lead x quantile cell on both halves, and a recommendation within the
+/// budget on the half it was chosen on.
+#[test]
+fn simulate_sweeps_leads_and_quantiles_and_recommends_within_the_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let (hpa, json) = (dir.path().join("hpa.yaml"), dir.path().join("sweep.json"));
+    // No headroom: the target is what a pod serves, so the lead and quantile matter.
+    std::fs::write(&hpa, SIMULATED_HPA.replace("\"700\"", "\"1000\"")).unwrap();
+    let trace = data("tidal_lb_connections.csv");
+    ok(&[
+        "simulate",
+        "--history",
+        trace.to_str().unwrap(),
+        "--timezone",
+        "Asia/Shanghai",
+        "--hpa",
+        hpa.to_str().unwrap(),
+        "--pod-capacity",
+        "1000",
+        "--from",
+        "2026-10-26T16:00:00Z",
+        "--to",
+        "2026-10-30T15:00:00Z",
+        "--sweep-leads",
+        "5m,15m",
+        "--sweep-quantiles",
+        "0.5,0.9",
+        "--budget",
+        "1.2",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let cells = v["cells"].as_array().unwrap();
+    assert_eq!(cells.len(), 4);
+    let pick = &v["recommendation"];
+    let chosen = cells
+        .iter()
+        .find(|c| c["lead_seconds"] == pick["lead_seconds"] && c["quantile"] == pick["quantile"])
+        .expect("the recommendation is a cell");
+    let first = &chosen["chosen_on"];
+    let within = |c: &serde_json::Value| {
+        c["chosen_on"]["pod_hours"].as_f64().unwrap()
+            <= 1.2 * c["chosen_on"]["oracle_pod_hours"].as_f64().unwrap()
+    };
+    assert!(within(chosen), "{first}");
+    for c in cells.iter().filter(|c| within(c)) {
+        assert!(
+            first["breach_minutes"].as_f64() <= c["chosen_on"]["breach_minutes"].as_f64(),
+            "{c} breaches less than the recommendation"
+        );
+    }
+    // The higher quantile at the same lead costs more pod-hours and breaches no more.
+    let cell = |lead: i64, q: f64| {
+        cells
+            .iter()
+            .find(|c| c["lead_seconds"] == lead && c["quantile"] == q)
+            .unwrap()["chosen_on"]
+            .clone()
+    };
+    let (low, high) = (cell(900, 0.5), cell(900, 0.9));
+    assert!(high["pod_hours"].as_f64() > low["pod_hours"].as_f64());
+    assert!(high["breach_minutes"].as_f64() <= low["breach_minutes"].as_f64());
+}

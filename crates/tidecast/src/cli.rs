@@ -322,6 +322,22 @@ pub(crate) struct SimulateArgs {
     /// Write the results as JSON to this file (`-`: stdout).
     #[arg(long, value_name = "FILE")]
     pub(crate) json: Option<PathBuf>,
+    /// Sweep these leads (with --sweep-quantiles): the cost/safety frontier and a
+    /// recommendation chosen on the first half of the stretch, shown on the second.
+    #[arg(long, value_delimiter = ',', value_name = "DURATION,...")]
+    pub(crate) sweep_leads: Vec<String>,
+    /// Quantiles of the sweep.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "Q,...",
+        requires = "sweep_leads"
+    )]
+    pub(crate) sweep_quantiles: Vec<f64>,
+    /// The sweep's budget: the recommendation has the fewest breach minutes at no more than
+    /// this many times the oracle's pod-hours (same lead, same half).
+    #[arg(long, default_value_t = 1.10, value_name = "RATIO")]
+    pub(crate) budget: f64,
 }
 
 #[derive(Debug, Args)]

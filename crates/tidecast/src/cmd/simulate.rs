@@ -7,6 +7,7 @@ use anyhow::{Context, Result};
 use std::collections::BTreeMap;
 use tidecast_core::{SECS_PER_DAY, Series, format_timestamp, parse_timestamp};
 use tidecast_hpa::{Cluster, HpaSpec, Nodes, Outcome, Target, replay};
+use tidecast_models::OriginForecast;
 use tidecast_server::{Mode, Observation, ServedForecast, Staleness, TargetView};
 
 /// Training before the default first replayed instant: two weeks, so a weekly profile and
@@ -20,45 +21,86 @@ pub(crate) fn run(args: &SimulateArgs) -> Result<()> {
     let hpa = HpaSpec::from_yaml(&text, args.metric.as_deref())
         .map_err(|e| usage(format!("{}: {e}", args.hpa.display())))?;
     let setup = Setup::new(args, &series)?;
-    let served = served_forecasts(args, &series, &setup, &source)?;
     let trace: Vec<(i64, f64)> = (0..series.len())
         .filter(|i| !series.values()[*i].is_nan())
         .map(|i| (series.timestamp(i), series.values()[i]))
         .collect();
-    let live = |t: i64| latest(&trace, t);
-    let initial = initial_replicas(&hpa, live(setup.from).map_or(0.0, |(_, v)| v));
-    let run = |metric: &dyn Fn(i64) -> Result<f64, String>| {
+    let replayer = Replayer {
+        hpa: &hpa,
+        setup: &setup,
+        trace: &trace,
+        pod_capacity: args.pod_capacity,
+    };
+    if !args.sweep_leads.is_empty() {
+        return sweep(args, &series, &source, &replayer);
+    }
+    let results = backtest(args, &series, &setup, &[args.quantile], setup.lead, &source)?;
+    let served = served_map(&results, 0);
+    let span = (setup.from, setup.to);
+    let outcomes = [
+        ("reactive", replayer.reactive(span)),
+        ("predictive", replayer.predictive(span, &served, setup.lead)),
+        ("oracle", replayer.oracle(span, setup.lead)),
+    ];
+    print_table(&setup, &outcomes);
+    if let Some(path) = &args.json {
+        write_json(path, &summary(args, &setup, &outcomes))?;
+    }
+    Ok(())
+}
+
+/// The HPA replayed on the trace with one metric or another.
+struct Replayer<'a> {
+    hpa: &'a HpaSpec,
+    setup: &'a Setup,
+    trace: &'a [(i64, f64)],
+    pod_capacity: f64,
+}
+
+impl Replayer<'_> {
+    fn live(&self, t: i64) -> Option<f64> {
+        latest(self.trace, t).map(|(_, v)| v)
+    }
+
+    fn run(&self, (from, to): (i64, i64), metric: &dyn Fn(i64) -> Result<f64, String>) -> Outcome {
+        let initial = initial_replicas(self.hpa, self.live(from).unwrap_or(0.0));
+        let c = self.setup.cluster;
         replay(
-            &hpa,
-            setup.cluster,
-            &trace,
-            (setup.from, setup.to),
-            args.pod_capacity,
+            self.hpa,
+            c,
+            self.trace,
+            (from, to),
+            self.pod_capacity,
             initial,
             metric,
         )
-    };
-    let reactive = run(&|t| {
-        live(t)
-            .map(|(_, v)| v)
-            .ok_or_else(|| "no data yet".to_string())
-    });
-    let predictive = run(&|t| served_at(&served, &setup, live(t), t));
-    let oracle = run(&|t| {
-        peak(&trace, t, t + setup.lead)
-            .or(live(t).map(|(_, v)| v))
-            .ok_or_else(|| "no data".to_string())
-    });
-    let results = [
-        ("reactive", &reactive),
-        ("predictive", &predictive),
-        ("oracle", &oracle),
-    ];
-    print_table(&setup, &results);
-    if let Some(path) = &args.json {
-        write_json(path, args, &setup, &results)?;
     }
-    Ok(())
+
+    /// On the live metric, as a reactive HPA reads it.
+    fn reactive(&self, span: (i64, i64)) -> Outcome {
+        self.run(span, &|t| {
+            self.live(t).ok_or_else(|| "no data yet".to_string())
+        })
+    }
+
+    /// On what serve would have served with `lead`.
+    fn predictive(
+        &self,
+        span: (i64, i64),
+        served: &BTreeMap<i64, ServedForecast>,
+        lead: i64,
+    ) -> Outcome {
+        self.run(span, &|t| served_at(served, lead, latest(self.trace, t), t))
+    }
+
+    /// On the true peak over `[t, t + lead]`.
+    fn oracle(&self, span: (i64, i64), lead: i64) -> Outcome {
+        self.run(span, &|t| {
+            peak(self.trace, t, t + lead)
+                .or(self.live(t))
+                .ok_or_else(|| "no data".to_string())
+        })
+    }
 }
 
 /// The replayed stretch and the cluster's timing.
@@ -139,31 +181,37 @@ fn nodes(spec: &str) -> Result<Nodes> {
     })
 }
 
-/// The forecast serve would hold after each refresh: an honest backtest with an origin every
-/// step, at the served quantile, as far ahead as the lead.
-fn served_forecasts(
+/// The forecasts serve would hold after each refresh: an honest backtest with an origin every
+/// step over the stretch, at `quantiles`, `lead` ahead.
+fn backtest(
     args: &SimulateArgs,
     series: &Series,
     setup: &Setup,
+    quantiles: &[f64],
+    lead: i64,
     source: &str,
-) -> Result<BTreeMap<i64, ServedForecast>> {
+) -> Result<Vec<OriginForecast>> {
     let (forecaster, _) = history::forecaster(&args.model)?;
-    let forecaster = forecaster.quantiles(&[args.quantile]);
+    let forecaster = forecaster.quantiles(quantiles);
     let first = setup.from.div_euclid(setup.step) * setup.step - setup.step;
     let origins: Vec<i64> = (0..)
         .map(|k| first + k * setup.step)
         .take_while(|o| *o <= setup.to)
         .filter(|o| *o >= series.start())
         .collect();
-    let steps = history::steps(setup.lead, setup.step);
-    let results = forecaster
+    let steps = history::steps(lead, setup.step);
+    forecaster
         .backtest(series, &origins, steps, |_| {})
-        .with_context(|| format!("backtesting {source}"))?;
-    Ok(results
-        .into_iter()
+        .with_context(|| format!("backtesting {source}"))
+}
+
+/// The served-quantile forecast (the `k`-th quantile) of each origin, as serve stores it.
+fn served_map(results: &[OriginForecast], k: usize) -> BTreeMap<i64, ServedForecast> {
+    results
+        .iter()
         .map(|r| {
             let f = &r.forecast;
-            let values = f.quantiles.first().map_or(&f.point, |(_, v)| v);
+            let values = f.quantiles.get(k).map_or(&f.point, |(_, v)| v);
             let served = ServedForecast {
                 start: f.start,
                 step: f.step,
@@ -171,14 +219,14 @@ fn served_forecasts(
             };
             (r.origin, served)
         })
-        .collect())
+        .collect()
 }
 
 /// What serve answers at `t`: the server's own policy on the forecast of the newest refresh
 /// and the live value then.
 fn served_at(
     served: &BTreeMap<i64, ServedForecast>,
-    setup: &Setup,
+    lead: i64,
     live: Option<(i64, f64)>,
     t: i64,
 ) -> Result<f64, String> {
@@ -193,7 +241,7 @@ fn served_at(
         labels: BTreeMap::new(),
         namespaces: None,
         mode: Mode::Scale,
-        lead: setup.lead,
+        lead,
         staleness: Staleness::default(),
         live: live.map(|(t, value)| Observation { t, value }),
         forecast,
@@ -228,7 +276,7 @@ fn initial_replicas(hpa: &HpaSpec, load: f64) -> i32 {
     (want as i32).clamp(hpa.min_replicas.max(1), hpa.max_replicas)
 }
 
-fn print_table(setup: &Setup, results: &[(&str, &Outcome)]) {
+fn print_table(setup: &Setup, results: &[(&str, Outcome)]) {
     println!(
         "{} .. {}, lead {}s, pods ready {}s after creation",
         format_timestamp(setup.from),
@@ -248,12 +296,21 @@ fn print_table(setup: &Setup, results: &[(&str, &Outcome)]) {
     }
 }
 
-fn write_json(
-    path: &std::path::Path,
-    args: &SimulateArgs,
-    setup: &Setup,
-    results: &[(&str, &Outcome)],
-) -> Result<()> {
+/// An outcome as the documented JSON: the five figures and the replicas at every sync.
+fn outcome_json(o: &Outcome) -> serde_json::Value {
+    serde_json::json!({
+        "breach_minutes": o.breach_minutes,
+        "unserved": o.unserved,
+        "pod_hours": o.pod_hours,
+        "scale_ups": o.scale_ups,
+        "scale_downs": o.scale_downs,
+        "replicas": o.replicas.iter().map(|(t, r, ready)| {
+            serde_json::json!({"t": format_timestamp(*t), "replicas": r, "ready": ready})
+        }).collect::<Vec<_>>(),
+    })
+}
+
+fn summary(args: &SimulateArgs, setup: &Setup, outcomes: &[(&str, Outcome)]) -> serde_json::Value {
     let mut doc = serde_json::json!({
         "from": format_timestamp(setup.from),
         "to": format_timestamp(setup.to),
@@ -262,22 +319,188 @@ fn write_json(
         "startup_seconds": setup.cluster.startup_secs,
         "pod_capacity": args.pod_capacity,
     });
-    for (name, o) in results {
-        doc[*name] = serde_json::json!({
-            "breach_minutes": o.breach_minutes,
-            "unserved": o.unserved,
-            "pod_hours": o.pod_hours,
-            "scale_ups": o.scale_ups,
-            "scale_downs": o.scale_downs,
-            "replicas": o.replicas.iter().map(|(t, r, ready)| {
-                serde_json::json!({"t": format_timestamp(*t), "replicas": r, "ready": ready})
-            }).collect::<Vec<_>>(),
-        });
+    for (name, o) in outcomes {
+        doc[*name] = outcome_json(o);
     }
-    let text = serde_json::to_string_pretty(&doc)? + "\n";
+    doc
+}
+
+fn write_json(path: &std::path::Path, doc: &serde_json::Value) -> Result<()> {
+    let text = serde_json::to_string_pretty(doc)? + "\n";
     if path.as_os_str() == "-" {
         print!("{text}");
         return Ok(());
     }
     std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Wall time, for the cost the sweep reports to its user.
+#[allow(clippy::disallowed_types)] // the user asked how long the work takes
+struct Stopwatch(std::time::Instant);
+
+impl Stopwatch {
+    // The user asked how long the work takes: real elapsed time is the answer.
+    #[allow(clippy::disallowed_methods, clippy::disallowed_types)]
+    fn start() -> Self {
+        Self(std::time::Instant::now())
+    }
+    #[allow(clippy::disallowed_types)]
+    fn secs(&self) -> f64 {
+        self.0.elapsed().as_secs_f64()
+    }
+}
+
+/// One cell of the sweep on one half: the predictive outcome and the oracle's pod-hours.
+struct Cell {
+    lead: i64,
+    quantile: f64,
+    halves: [Outcome; 2],
+    oracle_pod_hours: [f64; 2],
+}
+
+/// The lead x quantile grid on both halves of the stretch, and the recommendation: the
+/// fewest breach minutes on the first half within `--budget` x the oracle's pod-hours
+/// there, shown on the second half, where it was not chosen.
+fn sweep(args: &SimulateArgs, series: &Series, source: &str, r: &Replayer) -> Result<()> {
+    if args.sweep_quantiles.is_empty() {
+        return Err(usage("--sweep-leads needs --sweep-quantiles"));
+    }
+    if let Some(q) = args
+        .sweep_quantiles
+        .iter()
+        .find(|q| !(**q > 0.0 && **q < 1.0))
+    {
+        return Err(usage(format!("--sweep-quantiles: {q} is outside (0, 1)")));
+    }
+    let leads = args
+        .sweep_leads
+        .iter()
+        .map(|l| history::duration("sweep-leads", l))
+        .collect::<Result<Vec<i64>>>()?;
+    let longest = leads.iter().copied().max().unwrap_or(r.setup.lead);
+    let clock = Stopwatch::start();
+    let results = backtest(
+        args,
+        series,
+        r.setup,
+        &args.sweep_quantiles,
+        longest,
+        source,
+    )?;
+    let backtest_secs = clock.secs();
+    let mid = r.setup.from + (r.setup.to - r.setup.from) / 2;
+    let halves = [(r.setup.from, mid), (mid, r.setup.to)];
+    let mut cells = Vec::new();
+    for &lead in &leads {
+        let oracle = halves.map(|h| r.oracle(h, lead).pod_hours);
+        for (k, &quantile) in args.sweep_quantiles.iter().enumerate() {
+            let served = served_map(&results, k);
+            cells.push(Cell {
+                lead,
+                quantile,
+                halves: halves.map(|h| r.predictive(h, &served, lead)),
+                oracle_pod_hours: oracle,
+            });
+        }
+    }
+    eprintln!(
+        "backtest: {} origins in {backtest_secs:.2} s; {} replays in {:.2} s",
+        results.len(),
+        cells.len() * 2 + leads.len() * 2,
+        clock.secs() - backtest_secs
+    );
+    let chosen = recommend(&cells, args.budget);
+    print_sweep(&cells, chosen, args.budget, halves);
+    if let Some(path) = &args.json {
+        write_json(path, &sweep_json(&cells, chosen, args.budget, halves))?;
+    }
+    Ok(())
+}
+
+/// The cell with the fewest breach minutes on the first half among those within budget
+/// there (fewer pod-hours on a tie); `None` when none is.
+fn recommend(cells: &[Cell], budget: f64) -> Option<usize> {
+    cells
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.halves[0].pod_hours <= budget * c.oracle_pod_hours[0])
+        .min_by(|(_, a), (_, b)| {
+            let key = |c: &Cell| (c.halves[0].breach_minutes, c.halves[0].pod_hours);
+            key(a)
+                .partial_cmp(&key(b))
+                .unwrap_or(std::cmp::Ordering::Equal)
+        })
+        .map(|(i, _)| i)
+}
+
+fn print_sweep(cells: &[Cell], chosen: Option<usize>, budget: f64, halves: [(i64, i64); 2]) {
+    println!(
+        "sweep chosen on {} .. {}, shown on {} .. {}",
+        format_timestamp(halves[0].0),
+        format_timestamp(halves[0].1),
+        format_timestamp(halves[1].0),
+        format_timestamp(halves[1].1)
+    );
+    println!(
+        "{:>6} {:>9} {:>16} {:>20} {:>16} {:>20}",
+        "lead",
+        "quantile",
+        "breach min (1st)",
+        "pod-h / oracle (1st)",
+        "breach min (2nd)",
+        "pod-h / oracle (2nd)"
+    );
+    for (i, c) in cells.iter().enumerate() {
+        let ratio = |h: usize| c.halves[h].pod_hours / c.oracle_pod_hours[h].max(f64::MIN_POSITIVE);
+        println!(
+            "{:>5}m {:>9} {:>16.2} {:>20.3} {:>16.2} {:>20.3}{}",
+            c.lead / 60,
+            c.quantile,
+            c.halves[0].breach_minutes,
+            ratio(0),
+            c.halves[1].breach_minutes,
+            ratio(1),
+            if Some(i) == chosen {
+                "  <- recommended"
+            } else {
+                ""
+            }
+        );
+    }
+    match chosen {
+        Some(i) => println!(
+            "recommended: lead {}m, quantile {} (fewest breach minutes within {budget}x the oracle's pod-hours on the first half)",
+            cells[i].lead / 60,
+            cells[i].quantile
+        ),
+        None => println!("no cell is within {budget}x the oracle's pod-hours on the first half"),
+    }
+}
+
+fn sweep_json(
+    cells: &[Cell],
+    chosen: Option<usize>,
+    budget: f64,
+    halves: [(i64, i64); 2],
+) -> serde_json::Value {
+    let half = |h: (i64, i64)| serde_json::json!({"from": format_timestamp(h.0), "to": format_timestamp(h.1)});
+    let cells_json: Vec<serde_json::Value> = cells
+        .iter()
+        .map(|c| {
+            let one = |h: usize| {
+                let mut v = outcome_json(&c.halves[h]);
+                v["oracle_pod_hours"] = c.oracle_pod_hours[h].into();
+                v.as_object_mut().map(|o| o.remove("replicas"));
+                v
+            };
+            serde_json::json!({"lead_seconds": c.lead, "quantile": c.quantile, "chosen_on": one(0), "shown_on": one(1)})
+        })
+        .collect();
+    serde_json::json!({
+        "budget": budget,
+        "chosen_on": half(halves[0]),
+        "shown_on": half(halves[1]),
+        "cells": cells_json,
+        "recommendation": chosen.map(|i| serde_json::json!({"lead_seconds": cells[i].lead, "quantile": cells[i].quantile})),
+    })
 }
