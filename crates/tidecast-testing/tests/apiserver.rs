@@ -339,12 +339,58 @@ async fn watcher_follows_changes(config: watcher::Config) {
         }
     }
     assert!(fake.open_watches() <= 1);
+    // The LIST (ListWatch) or WATCH (streaming list) selected the ConfigMap by name.
+    let first = &fake.requests_to(Endpoint::ConfigMap)[0];
+    assert_eq!(
+        first.path,
+        format!("/api/v1/namespaces/{AUTH_CONFIGMAP_NAMESPACE}/configmaps")
+    );
+    let selector = format!("fieldSelector=metadata.name%3D{AUTH_CONFIGMAP_NAME}");
+    assert!(first.query.contains(&selector), "{}", first.query);
 }
 
 #[tokio::test]
 async fn a_list_watch_watcher_sees_the_configmap_and_each_change() {
     watcher_follows_changes(watcher::Config::default()).await;
-    // (The LIST form: `GET .../configmaps?fieldSelector=metadata.name%3D...` then WATCH.)
+}
+
+#[tokio::test]
+async fn a_watch_of_the_named_path_sends_added_modified_and_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeApiServer::start();
+    fake.set_configmap(BTreeMap::from([("client-ca-file".into(), "one".into())]));
+    let client = client(&fake, dir.path()).await;
+    let path = format!(
+        "/api/v1/namespaces/{AUTH_CONFIGMAP_NAMESPACE}/configmaps/{AUTH_CONFIGMAP_NAME}?watch=1&resourceVersion=0"
+    );
+    let request = axum::http::Request::get(path).body(Vec::new()).unwrap();
+    let mut events = client
+        .request_events::<ConfigMap>(request)
+        .await
+        .unwrap()
+        .boxed();
+    let mut next = async || {
+        tokio::time::timeout(LIMIT, events.next())
+            .await
+            .expect("an event in time")
+            .expect("the stream is open")
+            .unwrap()
+    };
+    let data = |cm: &ConfigMap| cm.data.as_ref().unwrap()["client-ca-file"].clone();
+    let WatchEvent::Added(cm) = next().await else {
+        panic!("the current state first")
+    };
+    assert_eq!(data(&cm), "one");
+    fake.set_configmap(BTreeMap::from([("client-ca-file".into(), "two".into())]));
+    let WatchEvent::Modified(cm) = next().await else {
+        panic!("then the change")
+    };
+    assert_eq!(data(&cm), "two");
+    fake.delete_configmap();
+    let WatchEvent::Deleted(cm) = next().await else {
+        panic!("then the deletion")
+    };
+    assert_eq!(cm.metadata.name.as_deref(), Some(AUTH_CONFIGMAP_NAME));
 }
 
 #[tokio::test]
@@ -421,6 +467,34 @@ async fn a_delay_longer_than_the_client_timeout_times_out_and_a_hang_too() {
     assert!(answer.status.unwrap().allowed);
     fake.heal(Endpoint::ConfigMap);
     configmaps.get(AUTH_CONFIGMAP_NAME).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_hung_request_answers_once_healed() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = FakeApiServer::start();
+    fake.add_token("t", user_info("alice", &[]));
+    fake.hang(Endpoint::TokenReview);
+    let reviews: Api<TokenReview> = Api::all(client(&fake, dir.path()).await);
+    let hung = tokio::spawn(async move {
+        reviews
+            .create(&PostParams::default(), &token_review("t"))
+            .await
+    });
+    // Healed once the request has arrived (and hangs).
+    let t0 = tokio::time::Instant::now();
+    while fake.requests_to(Endpoint::TokenReview).is_empty() {
+        assert!(t0.elapsed() < LIMIT, "the request never arrived");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(!hung.is_finished());
+    fake.heal(Endpoint::TokenReview);
+    let answer = tokio::time::timeout(LIMIT, hung)
+        .await
+        .expect("answered once healed")
+        .unwrap()
+        .unwrap();
+    assert_eq!(answer.status.unwrap().authenticated, Some(true));
 }
 
 #[tokio::test]
