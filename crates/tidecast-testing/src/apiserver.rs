@@ -202,7 +202,7 @@ struct Inner {
     configmap: Option<ConfigMap>,
     /// Every ConfigMap event (resourceVersion, type, object), for watches from any version.
     events: Vec<(u64, &'static str, ConfigMap)>,
-    /// Bumped by [`FakeApiServer::close_watches`]: watches opened before end.
+    /// Bumped by [`FakeApiServer::close_watches`]: watches of an older generation end.
     watch_generation: u64,
 }
 
