@@ -1,10 +1,15 @@
 #![doc = include_str!("../README.md")]
 
+mod apiserver;
 mod bin;
 mod fake;
 mod metrics_api;
 mod prometheus;
 
+pub use apiserver::{
+    AUTH_CONFIGMAP_NAME, AUTH_CONFIGMAP_NAMESPACE, Access, Ca, CertFiles, Decision, Endpoint,
+    FakeApiServer, Pki, RecordedRequest, user_info,
+};
 pub use bin::{Binary, Running};
 pub use fake::{FakeHttp, Reply};
 pub use metrics_api::{assert_external_metric_value_list, quantity_value};
