@@ -4,8 +4,8 @@
 //! Two tiers: the limits here are checked by [`enforce`] on every request and answered with
 //! a Status body; the HTTP stack (hyper) has its own, higher hard limits, configured by the
 //! binary from the `HYPER_*` constants, past which hyper answers by itself with an empty
-//! body (HTTP/1.1: 431 or 414 and the connection closed; HTTP/2: h2 sends 431 and resets the
-//! stream). The gap between the tiers is what lets every request that hyper parses get a
+//! body (HTTP/1.1: 431 or 414 and the connection closed, as `tests/edge.rs` observes; HTTP/2:
+//! h2 sends 431 and resets the stream, per h2's `proto/streams/recv.rs`). The gap between the tiers is what lets every request that hyper parses get a
 //! Status.
 
 use crate::status::ApiError;
