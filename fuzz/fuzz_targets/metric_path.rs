@@ -26,7 +26,10 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     for s in [&p.namespace, &p.metric] {
-        assert!(!s.is_empty() && !s.contains('/') && !s.contains('%'), "{path:?}: {p:?}");
+        assert!(
+            !s.is_empty() && !s.contains('/') && !s.contains('%'),
+            "{path:?}: {p:?}"
+        );
         assert!(s != "." && s != "..", "{path:?}: {p:?}");
     }
     assert_eq!(p.metric, p.metric.to_ascii_lowercase());
@@ -39,5 +42,9 @@ fuzz_target!(|data: &[u8]| {
         encode(&p.namespace),
         encode(&p.metric)
     );
-    assert_eq!(parse_metric_path(&again).as_ref(), Ok(&p), "{path:?} as {again:?}");
+    assert_eq!(
+        parse_metric_path(&again).as_ref(),
+        Ok(&p),
+        "{path:?} as {again:?}"
+    );
 });
