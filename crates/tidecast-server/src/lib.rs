@@ -1,5 +1,8 @@
 #![doc = include_str!("../README.md")]
 
+mod identity;
+pub mod limits;
+mod path;
 mod policy;
 mod quantity;
 mod routes;
@@ -8,6 +11,10 @@ mod status;
 mod store;
 mod telemetry;
 
+pub use identity::{
+    HeaderNames, HeaderNamesError, Identity, clear_identity_headers, parse_identity_headers,
+};
+pub use path::{MetricEndpoint, MetricPath, PathError, parse_metric_path};
 pub use policy::{
     Accuracy, Freshness, Mode, Observation, Served, ServedForecast, Staleness, TargetView,
 };

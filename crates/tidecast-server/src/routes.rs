@@ -1,12 +1,13 @@
 //! The axum router: discovery, the metric endpoint, KEDA's JSON, health, version, metrics.
 
+use crate::path::{PathError, parse_metric_path};
 use crate::policy::Freshness;
 use crate::quantity::milli_quantity;
 use crate::selector::LabelSelector;
 use crate::status::ApiError;
 use crate::{AppState, GROUP, GROUP_VERSION, VERSION};
-use axum::extract::{MatchedPath, Path, RawQuery, Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{MatchedPath, RawQuery, Request, State};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -38,6 +39,8 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi/v3", get(no_openapi))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        // Limits before anything reads the request; recorded like every other answer.
+        .layer(middleware::from_fn(crate::limits::enforce))
         .layer(middleware::from_fn_with_state(state.clone(), record))
         .with_state(state)
 }
@@ -146,10 +149,21 @@ struct Item {
 /// Resolve a metric request to served items, or the error that explains why not.
 fn resolve(
     state: &AppState,
-    namespace: &str,
-    metric: &str,
+    path: &str,
     query: Option<&str>,
 ) -> Result<(String, i64, Vec<Item>), ApiError> {
+    let (namespace, metric) = match parse_metric_path(path) {
+        Ok(p) => (p.namespace, p.metric),
+        Err(e @ PathError::InvalidSegment { .. }) => {
+            return Err(ApiError::bad_request(e.to_string()));
+        }
+        Err(PathError::NotAMetricPath) => {
+            return Err(ApiError::not_found(
+                "the server could not find the requested resource",
+            ));
+        }
+    };
+    let namespace = namespace.as_str();
     let mut selector = LabelSelector::default();
     for (k, v) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
         match k.as_ref() {
@@ -165,7 +179,6 @@ fn resolve(
             _ => {}
         }
     }
-    let metric = metric.to_ascii_lowercase();
     let reg = state.store.registry();
     let not_found = || {
         ApiError::not_found(format!(
@@ -216,14 +229,14 @@ fn resolve(
 
 async fn metric_values(
     State(state): State<AppState>,
-    Path((namespace, metric)): Path<(String, String)>,
+    uri: Uri,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     if !accepts_json(&headers) {
         return Err(ApiError::not_acceptable());
     }
-    let (metric, now, items) = resolve(&state, &namespace, &metric, query.as_deref())?;
+    let (metric, now, items) = resolve(&state, uri.path(), query.as_deref())?;
     let timestamp = format_timestamp(now);
     // Serialized straight from borrowed fields (no intermediate `serde_json::Value` tree);
     // fields in the same (alphabetical) order as before.
@@ -275,10 +288,10 @@ async fn metric_values(
 /// matching series, as the HPA would compute it, plus each series.
 async fn plain_values(
     State(state): State<AppState>,
-    Path((namespace, metric)): Path<(String, String)>,
+    uri: Uri,
     RawQuery(query): RawQuery,
 ) -> Response {
-    match resolve(&state, &namespace, &metric, query.as_deref()) {
+    match resolve(&state, uri.path(), query.as_deref()) {
         Ok((metric, now, items)) if !items.is_empty() => json_response(json!({
             "metric": metric,
             "timestamp": format_timestamp(now),

@@ -4,6 +4,7 @@
 //! string parser, so this parses into [`kube_core::Expression`]s (plus the numeric
 //! comparisons kube-core lacks).
 
+use crate::limits::{MAX_SELECTOR_BYTES, MAX_SELECTOR_REQUIREMENTS, MAX_SELECTOR_VALUES};
 use kube_core::{Expression, SelectorExt};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -15,15 +16,49 @@ enum Requirement {
     Lt(String, i64),
 }
 
-/// A selector that does not parse: what was expected, and where.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unable to parse requirement: {problem} at position {position} in {input:?}")]
+/// A selector that does not parse (what was expected, and where) or is over a limit of
+/// [`crate::limits`] (which one).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SelectorError {
     /// Byte offset in the input where parsing stopped.
     pub position: usize,
     /// The selector as given.
     pub input: String,
     problem: Problem,
+}
+
+impl std::fmt::Display for SelectorError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.problem {
+            // Not echoed: the input may be many kilobytes.
+            Problem::Limit(limit) => write!(f, "invalid label selector: {limit}"),
+            p => write!(
+                f,
+                "unable to parse requirement: {p} at position {} in {:?}",
+                self.position, self.input
+            ),
+        }
+    }
+}
+
+impl std::error::Error for SelectorError {}
+
+impl SelectorError {
+    /// True when the selector is over a limit of [`crate::limits`] rather than malformed.
+    pub fn is_limit(&self) -> bool {
+        matches!(self.problem, Problem::Limit(_))
+    }
+}
+
+/// Which limit a selector is over.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum Limit {
+    #[error("{0} bytes long, over the limit of {MAX_SELECTOR_BYTES} bytes")]
+    Bytes(usize),
+    #[error("more than {MAX_SELECTOR_REQUIREMENTS} requirements")]
+    Requirements,
+    #[error("more than {MAX_SELECTOR_VALUES} values in one set")]
+    Values,
 }
 
 /// What was wrong at the error's position.
@@ -41,6 +76,8 @@ enum Problem {
     Key(#[from] KeyError),
     #[error("{0}")]
     Value(#[from] ValueError),
+    #[error("{0}")]
+    Limit(#[from] Limit),
 }
 
 /// A label key that Kubernetes would reject.
@@ -68,19 +105,26 @@ enum ValueError {
 pub struct LabelSelector(Vec<Requirement>);
 
 impl LabelSelector {
-    /// Parse the string form. Errors say what was expected where.
+    /// Parse the string form. Errors say what was expected where, or which limit of
+    /// [`crate::limits`] the selector is over (bytes, requirements, values in a set).
     pub fn parse(input: &str) -> Result<Self, SelectorError> {
         let mut p = Parser {
             s: input.as_bytes(),
             i: 0,
             input,
         };
+        if input.len() > MAX_SELECTOR_BYTES {
+            return Err(p.err(Limit::Bytes(input.len())));
+        }
         let mut reqs = Vec::new();
         p.ws();
         if p.eof() {
             return Ok(Self(reqs));
         }
         loop {
+            if reqs.len() == MAX_SELECTOR_REQUIREMENTS {
+                return Err(p.err(Limit::Requirements));
+            }
             reqs.push(p.requirement()?);
             p.ws();
             if p.eof() {
@@ -122,6 +166,39 @@ impl LabelSelector {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+}
+
+/// The string form [`LabelSelector::parse`] reads back to an equal selector: requirements in
+/// their order, no spaces, set values sorted (as `labels.Selector.String()` renders them).
+impl std::fmt::Display for LabelSelector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, r) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            match r {
+                Requirement::Kube(Expression::Equal(k, v)) => write!(f, "{k}={v}")?,
+                Requirement::Kube(Expression::NotEqual(k, v)) => write!(f, "{k}!={v}")?,
+                Requirement::Kube(Expression::In(k, vs)) => write!(f, "{k} in ({})", join(vs))?,
+                Requirement::Kube(Expression::NotIn(k, vs)) => {
+                    write!(f, "{k} notin ({})", join(vs))?
+                }
+                Requirement::Kube(Expression::Exists(k)) => f.write_str(k)?,
+                Requirement::Kube(Expression::DoesNotExist(k)) => write!(f, "!{k}")?,
+                Requirement::Gt(k, n) => write!(f, "{k}>{n}")?,
+                Requirement::Lt(k, n) => write!(f, "{k}<{n}")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+fn join(values: &BTreeSet<String>) -> String {
+    values
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 struct Parser<'a> {
@@ -184,6 +261,9 @@ impl Parser<'_> {
         self.expect(b'(')?;
         let mut out = BTreeSet::new();
         loop {
+            if out.len() == MAX_SELECTOR_VALUES {
+                return Err(self.err(Limit::Values));
+            }
             out.insert(self.value()?);
             self.ws();
             match self.peek() {

@@ -29,6 +29,20 @@ impl ApiError {
             "only the following media types are accepted: application/json",
         )
     }
+    /// 414 with reason `BadRequest` (Kubernetes has no reason for it): the request target is
+    /// over [`crate::limits::MAX_REQUEST_TARGET_BYTES`].
+    pub fn uri_too_long(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::URI_TOO_LONG, "BadRequest", message)
+    }
+    /// 431 with reason `BadRequest` (Kubernetes has no reason for it; Go's server answers
+    /// it in plain text): the headers are over [`crate::limits::MAX_HEADER_BYTES`].
+    pub fn header_fields_too_large(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "BadRequest",
+            message,
+        )
+    }
     /// 405 `MethodNotAllowed`.
     pub fn method_not_allowed(message: impl Into<String>) -> Self {
         Self::new(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", message)

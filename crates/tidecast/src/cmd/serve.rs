@@ -193,15 +193,23 @@ fn listener(
     let mut server = axum_server::bind(cfg.listen)
         .acceptor(acceptor)
         .handle(handle);
+    // hyper's hard limits sit above the router's (tidecast_server::limits), so a request over
+    // the router's gets a Status; past hyper's, hyper answers an empty 431/414 by itself.
+    use tidecast_server::limits::{
+        HYPER_MAX_BUF_BYTES, HYPER_MAX_HEADER_LIST_BYTES, HYPER_MAX_HEADERS,
+    };
     server
         .http_builder()
         .http1()
-        .header_read_timeout(cfg.header_read_timeout);
+        .header_read_timeout(cfg.header_read_timeout)
+        .max_buf_size(HYPER_MAX_BUF_BYTES)
+        .max_headers(HYPER_MAX_HEADERS);
     server
         .http_builder()
         .http2()
         .keep_alive_interval(Some(Duration::from_secs(30)))
-        .keep_alive_timeout(Duration::from_secs(20));
+        .keep_alive_timeout(Duration::from_secs(20))
+        .max_header_list_size(HYPER_MAX_HEADER_LIST_BYTES);
     server
 }
 
