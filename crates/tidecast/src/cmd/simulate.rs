@@ -296,18 +296,26 @@ fn print_table(setup: &Setup, results: &[(&str, Outcome)]) {
     }
 }
 
-/// An outcome as the documented JSON: the five figures and the replicas at every sync.
-fn outcome_json(o: &Outcome) -> serde_json::Value {
+/// An outcome's five figures as the documented JSON.
+fn figures_json(o: &Outcome) -> serde_json::Value {
     serde_json::json!({
         "breach_minutes": o.breach_minutes,
         "unserved": o.unserved,
         "pod_hours": o.pod_hours,
         "scale_ups": o.scale_ups,
         "scale_downs": o.scale_downs,
-        "replicas": o.replicas.iter().map(|(t, r, ready)| {
-            serde_json::json!({"t": format_timestamp(*t), "replicas": r, "ready": ready})
-        }).collect::<Vec<_>>(),
     })
+}
+
+/// The figures and the replicas at every sync.
+fn outcome_json(o: &Outcome) -> serde_json::Value {
+    let mut v = figures_json(o);
+    v["replicas"] = o
+        .replicas
+        .iter()
+        .map(|(t, r, ready)| serde_json::json!({"t": format_timestamp(*t), "replicas": r, "ready": ready}))
+        .collect();
+    v
 }
 
 fn summary(args: &SimulateArgs, setup: &Setup, outcomes: &[(&str, Outcome)]) -> serde_json::Value {
@@ -488,9 +496,8 @@ fn sweep_json(
         .iter()
         .map(|c| {
             let one = |h: usize| {
-                let mut v = outcome_json(&c.halves[h]);
+                let mut v = figures_json(&c.halves[h]);
                 v["oracle_pod_hours"] = c.oracle_pod_hours[h].into();
-                v.as_object_mut().map(|o| o.remove("replicas"));
                 v
             };
             serde_json::json!({"lead_seconds": c.lead, "quantile": c.quantile, "chosen_on": one(0), "shown_on": one(1)})
