@@ -442,8 +442,28 @@ fn simulate_replays_the_hpa_reactive_predictive_and_oracle() {
         "2026-10-29T16:00:00Z",
         "--json",
         json.to_str().unwrap(),
+        "--out",
+        dir.path().join("timeline.csv").to_str().unwrap(),
     ]);
     assert!(out.contains("breach minutes"), "{out}");
+    let timeline = std::fs::read_to_string(dir.path().join("timeline.csv")).unwrap();
+    let (header, rows) = csv(&timeline);
+    assert_eq!(
+        header[..5],
+        [
+            "timestamp",
+            "load",
+            "reactive_replicas",
+            "reactive_ready",
+            "reactive_capacity"
+        ]
+    );
+    assert_eq!(header.len(), 11);
+    assert_eq!(rows.len(), 2 * 86_400 / 15);
+    // Capacity is the ready pods times what a pod serves, on every row.
+    for r in &rows {
+        assert_eq!(num(&r[4]), num(&r[3]) * 1000.0);
+    }
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let field = |run: &str, f: &str| v[run][f].as_f64().unwrap_or_else(|| panic!("{run}.{f}"));

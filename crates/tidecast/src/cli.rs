@@ -322,6 +322,11 @@ pub(crate) struct SimulateArgs {
     /// Write the results as JSON to this file (`-`: stdout).
     #[arg(long, value_name = "FILE")]
     pub(crate) json: Option<PathBuf>,
+    /// Write the timeline, one row per sync, as CSV or Parquet (by extension), for notebooks:
+    /// timestamp, load, and replicas, ready pods and capacity of each of reactive, predictive
+    /// and oracle.
+    #[arg(long, value_name = "FILE", conflicts_with = "sweep_leads")]
+    pub(crate) out: Option<PathBuf>,
     /// Sweep these leads (with --sweep-quantiles): the cost/safety frontier and a
     /// recommendation chosen on the first half of the stretch, shown on the second.
     #[arg(long, value_delimiter = ',', value_name = "DURATION,...")]

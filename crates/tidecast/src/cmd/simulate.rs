@@ -7,6 +7,7 @@ use anyhow::{Context, Result};
 use std::collections::BTreeMap;
 use tidecast_core::{SECS_PER_DAY, Series, format_timestamp, parse_timestamp};
 use tidecast_hpa::{Cluster, HpaSpec, Nodes, Outcome, Target, replay};
+use tidecast_io::{Column, write_table};
 use tidecast_models::OriginForecast;
 use tidecast_server::{Mode, Observation, ServedForecast, Staleness, TargetView};
 
@@ -46,6 +47,44 @@ pub(crate) fn run(args: &SimulateArgs) -> Result<()> {
     if let Some(path) = &args.json {
         write_json(path, &summary(args, &setup, &outcomes))?;
     }
+    if let Some(path) = &args.out {
+        write_timeline(path, &trace, args.pod_capacity, &outcomes)?;
+    }
+    Ok(())
+}
+
+/// One row per sync: the load then, and each replay's replicas, ready pods and capacity.
+fn write_timeline(
+    path: &std::path::Path,
+    trace: &[(i64, f64)],
+    pod_capacity: f64,
+    outcomes: &[(&str, Outcome)],
+) -> Result<()> {
+    let syncs: Vec<i64> = outcomes[0].1.replicas.iter().map(|r| r.0).collect();
+    let load = syncs
+        .iter()
+        .map(|t| latest(trace, *t).map_or(f64::NAN, |(_, v)| v))
+        .collect();
+    let mut columns = vec![
+        Column::Timestamp("timestamp".into(), syncs),
+        Column::Float("load".into(), load),
+    ];
+    for (name, o) in outcomes {
+        let col = |f: &dyn Fn(&(i64, i32, i32)) -> f64| o.replicas.iter().map(f).collect();
+        columns.push(Column::Float(
+            format!("{name}_replicas"),
+            col(&|r| f64::from(r.1)),
+        ));
+        columns.push(Column::Float(
+            format!("{name}_ready"),
+            col(&|r| f64::from(r.2)),
+        ));
+        columns.push(Column::Float(
+            format!("{name}_capacity"),
+            col(&|r| f64::from(r.2) * pod_capacity),
+        ));
+    }
+    write_table(Some(path), &columns)?;
     Ok(())
 }
 
