@@ -148,8 +148,9 @@ pub(crate) struct PrometheusArgs {
     /// PromQL to evaluate, e.g. 'sum by (service) (lb_active_connections)'.
     #[arg(long, value_name = "PROMQL", requires = "prometheus")]
     pub(crate) query: Option<String>,
-    /// How much history to pull, ending at --end.
-    #[arg(long, default_value = "28d", value_name = "DURATION")]
+    /// How much history to pull, ending at --end (by default the training window's default,
+    /// so `forecast` and `backtest` on Prometheus fit on what `serve` fits on).
+    #[arg(long, default_value = DEFAULT_WINDOW.as_str(), value_name = "DURATION")]
     pub(crate) range: String,
     /// End of the pulled range (RFC 3339 or Unix seconds); default: now.
     #[arg(long, value_name = "TIME")]
