@@ -417,36 +417,50 @@ spec:
         target: {type: AverageValue, averageValue: \"700\"}
 ";
 
+/// The arguments of `tidecast simulate` on the tidal trace with `hpa` (a manifest's text,
+/// written to `dir/hpa.yaml`), one pod serving 1,000, then `extra`.
+fn simulate_args(dir: &Path, hpa: &str, extra: &[&str]) -> Vec<String> {
+    let path = dir.join("hpa.yaml");
+    std::fs::write(&path, hpa).unwrap();
+    let trace = data("tidal_lb_connections.csv");
+    let mut args: Vec<String> = ["simulate", "--history"].map(String::from).to_vec();
+    args.push(trace.to_str().unwrap().into());
+    args.extend(["--timezone", "Asia/Shanghai", "--hpa"].map(String::from));
+    args.push(path.to_str().unwrap().into());
+    args.extend(["--pod-capacity", "1000"].map(String::from));
+    args.extend(extra.iter().map(|a| a.to_string()));
+    args
+}
+
+fn strs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
+}
+
 /// Two days of the tidal trace's peaks: the predictive HPA (what serve would have served)
 /// breaches far less than the reactive one, the oracle not more than the predictive one, and
 /// the JSON has the documented shape.
 #[test]
 fn simulate_replays_the_hpa_reactive_predictive_and_oracle() {
     let dir = tempfile::tempdir().unwrap();
-    let (hpa, json) = (dir.path().join("hpa.yaml"), dir.path().join("sim.json"));
-    std::fs::write(&hpa, SIMULATED_HPA).unwrap();
-    let trace = data("tidal_lb_connections.csv");
-    let out = ok(&[
-        "simulate",
-        "--history",
-        trace.to_str().unwrap(),
-        "--timezone",
-        "Asia/Shanghai",
-        "--hpa",
-        hpa.to_str().unwrap(),
-        "--pod-capacity",
-        "1000",
-        "--from",
-        "2026-10-27T16:00:00Z",
-        "--to",
-        "2026-10-29T16:00:00Z",
-        "--json",
-        json.to_str().unwrap(),
-        "--out",
-        dir.path().join("timeline.csv").to_str().unwrap(),
-    ]);
+    let json = dir.path().join("sim.json");
+    let timeline = dir.path().join("timeline.csv");
+    let args = simulate_args(
+        dir.path(),
+        SIMULATED_HPA,
+        &[
+            "--from",
+            "2026-10-27T16:00:00Z",
+            "--to",
+            "2026-10-29T16:00:00Z",
+            "--json",
+            json.to_str().unwrap(),
+            "--out",
+            timeline.to_str().unwrap(),
+        ],
+    );
+    let out = ok(&strs(&args));
     assert!(out.contains("breach minutes"), "{out}");
-    let timeline = std::fs::read_to_string(dir.path().join("timeline.csv")).unwrap();
+    let timeline = std::fs::read_to_string(&timeline).unwrap();
     let (header, rows) = csv(&timeline);
     assert_eq!(
         header[..5],
@@ -495,18 +509,8 @@ fn simulate_replays_the_hpa_reactive_predictive_and_oracle() {
 #[test]
 fn simulate_refuses_a_manifest_it_cannot_replay_naming_the_file() {
     let dir = tempfile::tempdir().unwrap();
-    let hpa = dir.path().join("hpa.yaml");
-    std::fs::write(&hpa, SIMULATED_HPA.replace("type: External", "type: Pods")).unwrap();
-    let trace = data("tidal_lb_connections.csv");
-    let out = tidecast(&[
-        "simulate",
-        "--history",
-        trace.to_str().unwrap(),
-        "--hpa",
-        hpa.to_str().unwrap(),
-        "--pod-capacity",
-        "1000",
-    ]);
+    let manifest = SIMULATED_HPA.replace("type: External", "type: Pods");
+    let out = tidecast(&strs(&simulate_args(dir.path(), &manifest, &[])));
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(64), "{err}");
     assert!(
@@ -520,33 +524,28 @@ fn simulate_refuses_a_manifest_it_cannot_replay_naming_the_file() {
 #[test]
 fn simulate_sweeps_leads_and_quantiles_and_recommends_within_the_budget() {
     let dir = tempfile::tempdir().unwrap();
-    let (hpa, json) = (dir.path().join("hpa.yaml"), dir.path().join("sweep.json"));
+    let json = dir.path().join("sweep.json");
     // No headroom: the target is what a pod serves, so the lead and quantile matter.
-    std::fs::write(&hpa, SIMULATED_HPA.replace("\"700\"", "\"1000\"")).unwrap();
-    let trace = data("tidal_lb_connections.csv");
-    ok(&[
-        "simulate",
-        "--history",
-        trace.to_str().unwrap(),
-        "--timezone",
-        "Asia/Shanghai",
-        "--hpa",
-        hpa.to_str().unwrap(),
-        "--pod-capacity",
-        "1000",
-        "--from",
-        "2026-10-26T16:00:00Z",
-        "--to",
-        "2026-10-30T15:00:00Z",
-        "--sweep-leads",
-        "5m,15m",
-        "--sweep-quantiles",
-        "0.5,0.9",
-        "--budget",
-        "1.2",
-        "--json",
-        json.to_str().unwrap(),
-    ]);
+    let manifest = SIMULATED_HPA.replace("\"700\"", "\"1000\"");
+    let args = simulate_args(
+        dir.path(),
+        &manifest,
+        &[
+            "--from",
+            "2026-10-26T16:00:00Z",
+            "--to",
+            "2026-10-30T15:00:00Z",
+            "--sweep-leads",
+            "5m,15m",
+            "--sweep-quantiles",
+            "0.5,0.9",
+            "--budget",
+            "1.2",
+            "--json",
+            json.to_str().unwrap(),
+        ],
+    );
+    ok(&strs(&args));
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let cells = v["cells"].as_array().unwrap();

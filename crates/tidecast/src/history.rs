@@ -14,6 +14,13 @@ pub(crate) fn duration(flag: &str, v: &str) -> Result<i64> {
     parse_duration(v).map_err(|e| usage(format!("--{flag}: {e}")))
 }
 
+/// The instant a `--flag` names (RFC 3339 or Unix seconds), in whole seconds.
+pub(crate) fn instant(flag: &str, v: &str) -> Result<i64> {
+    tidecast_core::parse_timestamp(v)
+        .map(|t| t.floor() as i64)
+        .map_err(|e| usage(format!("--{flag}: {e}")))
+}
+
 /// Load the history from its file or from Prometheus, with a name for messages.
 pub(crate) fn load(args: &HistoryArgs) -> Result<(Series, String)> {
     let step = args

@@ -3,7 +3,7 @@ use crate::history::{self, Levels, quantile_column, usage};
 use anyhow::Result;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::Write;
-use tidecast_core::{Series, format_duration, format_timestamp, parse_timestamp};
+use tidecast_core::{Series, format_duration, format_timestamp};
 use tidecast_io::{Column, write_table};
 use tidecast_models::{Forecaster, OriginForecast, score};
 
@@ -35,15 +35,10 @@ pub(crate) fn run(args: &BacktestArgs) -> Result<()> {
 /// The origins `--from`, `--from + --every`, ... up to `--to` (by default the last timestamp
 /// minus the horizon, so every origin has actuals to score against).
 fn origins(args: &BacktestArgs, series: &Series, horizon: i64, every: i64) -> Result<Vec<i64>> {
-    let time = |flag: &str, v: &str| {
-        parse_timestamp(v)
-            .map(|t| t.floor() as i64)
-            .map_err(|e| usage(format!("--{flag}: {e}")))
-    };
-    let from = time("from", &args.from)?;
+    let from = history::instant("from", &args.from)?;
     let last = series.end().expect("a series has points");
     let to = match &args.to {
-        Some(v) => time("to", v)?,
+        Some(v) => history::instant("to", v)?,
         None => last - horizon,
     };
     if from < series.start() {

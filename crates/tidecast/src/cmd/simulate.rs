@@ -5,7 +5,7 @@ use crate::cli::SimulateArgs;
 use crate::history::{self, usage};
 use anyhow::{Context, Result};
 use std::collections::BTreeMap;
-use tidecast_core::{SECS_PER_DAY, Series, format_timestamp, parse_timestamp};
+use tidecast_core::{SECS_PER_DAY, Series, format_timestamp};
 use tidecast_hpa::{Cluster, HpaSpec, Nodes, Outcome, Target, replay};
 use tidecast_io::{Column, write_table};
 use tidecast_models::OriginForecast;
@@ -153,18 +153,13 @@ struct Setup {
 
 impl Setup {
     fn new(args: &SimulateArgs, series: &Series) -> Result<Self> {
-        let time = |flag: &str, v: &str| {
-            parse_timestamp(v)
-                .map(|t| t.floor() as i64)
-                .map_err(|e| usage(format!("--{flag}: {e}")))
-        };
         let (first, last) = (series.start(), series.end().expect("a series has points"));
         let from = match &args.from {
-            Some(v) => time("from", v)?,
+            Some(v) => history::instant("from", v)?,
             None => first + DEFAULT_TRAINING_DAYS * SECS_PER_DAY,
         };
         let to = match &args.to {
-            Some(v) => time("to", v)?,
+            Some(v) => history::instant("to", v)?,
             None => last,
         };
         if from < first || to > last || to <= from {
@@ -437,15 +432,18 @@ fn sweep(args: &SimulateArgs, series: &Series, source: &str, r: &Replayer) -> Re
     let backtest_secs = clock.secs();
     let mid = r.setup.from + (r.setup.to - r.setup.from) / 2;
     let halves = [(r.setup.from, mid), (mid, r.setup.to)];
+    // Each quantile's forecasts serve every lead: built once, not once per cell.
+    let served: Vec<_> = (0..args.sweep_quantiles.len())
+        .map(|k| served_map(&results, k))
+        .collect();
     let mut cells = Vec::new();
     for &lead in &leads {
         let oracle = halves.map(|h| r.oracle(h, lead).pod_hours);
-        for (k, &quantile) in args.sweep_quantiles.iter().enumerate() {
-            let served = served_map(&results, k);
+        for (&quantile, served) in args.sweep_quantiles.iter().zip(&served) {
             cells.push(Cell {
                 lead,
                 quantile,
-                halves: halves.map(|h| r.predictive(h, &served, lead)),
+                halves: halves.map(|h| r.predictive(h, served, lead)),
                 oracle_pod_hours: oracle,
             });
         }
