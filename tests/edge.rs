@@ -42,7 +42,8 @@ fn server() -> Server {
         format!(
             "listen: 127.0.0.1:{port}\nprometheus: {{url: \"http://127.0.0.1:{nothing}\"}}\n\
              targets:\n  - {{name: a, metric: m, query: 'sum(up)'}}\n\
-             tls: {{cert_file: pki/tls.crt, key_file: pki/tls.key}}\n"
+             tls: {{cert_file: pki/tls.crt, key_file: pki/tls.key}}\n\
+             auth: {{source: files, client_ca_file: pki/ca.crt, authorization: allow_authenticated}}\n"
         ),
     )
     .unwrap();
@@ -74,6 +75,10 @@ fn h1(s: &Server, target: &str, headers: &[(String, String)]) -> (u16, String) {
         .arg(format!("127.0.0.1:{}", s.port))
         .arg("-CAfile")
         .arg(&s.ca)
+        .arg("-cert")
+        .arg(s.ca.with_file_name("client.crt"))
+        .arg("-key")
+        .arg(s.ca.with_file_name("client.key"))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -118,6 +123,10 @@ fn h2(s: &Server, target: &str, headers: &[(String, String)]) -> (u16, String) {
             "--cacert",
         ])
         .arg(&s.ca)
+        .arg("--cert")
+        .arg(s.ca.with_file_name("client.crt"))
+        .arg("--key")
+        .arg(s.ca.with_file_name("client.key"))
         .arg("-H")
         .arg(format!("@{}", file.path().display()))
         .args(["-w", "\n%{http_code} %{http_version}"])

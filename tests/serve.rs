@@ -120,7 +120,8 @@ fn serve_reads_a_real_prometheus_and_serves_the_predicted_value_ahead_of_live() 
         &cfg,
         format!(
             r#"listen: 127.0.0.1:{port}
-tls: {{cert_file: pki/tls.crt, key_file: pki/tls.key, client_ca_file: pki/ca.crt}}
+tls: {{cert_file: pki/tls.crt, key_file: pki/tls.key}}
+auth: {{source: files, client_ca_file: pki/ca.crt, authorization: allow_authenticated}}
 prometheus: {{url: "{url}"}}
 defaults: {{metric: lb_connections_predicted, timezone: Asia/Shanghai, window: 8d, lead: 15m, refresh: 2s, namespaces: [default]}}
 targets:
@@ -182,7 +183,10 @@ targets:
     let (ok, _, err) = sh(&format!(
         "{k} get --raw /apis/external.metrics.k8s.io/v1beta1/namespaces/other/lb_connections_predicted"
     ));
-    assert!(!ok && err.contains("could not find the metric"), "{err}");
+    assert!(
+        !ok && err.contains("Forbidden") && err.contains("not in the namespaces allowed"),
+        "{err}"
+    );
     // JSON logs name each target's state.
     let logs = serve.stderr_so_far();
     assert!(
@@ -234,7 +238,17 @@ prometheus: {prometheus}
 targets:
   - {{name: a, metric: m, query: 'sum(up)'}}
 {extra}
-"#
+{auth}
+"#,
+            // The clients' certificates are signed by the CA they trust.
+            auth = if extra.contains("auth:") {
+                String::new()
+            } else {
+                format!(
+                    "auth: {{source: files, client_ca_file: {:?}, authorization: allow_authenticated}}",
+                    ca
+                )
+            }
         ),
     )
     .unwrap();
@@ -252,11 +266,19 @@ targets:
     (proc, port)
 }
 
-/// The body of `GET path` over TLS to a client that trusts only `ca` (empty on failure).
+/// The body of `GET path` over TLS to a client that trusts only `ca` (empty on failure),
+/// presenting the client certificate beside it (`client.crt`, signed by it).
 fn fetch(port: u16, ca: &std::path::Path, path: &str) -> String {
+    fetch_as(port, ca, ca, path)
+}
+
+/// [`fetch`] with the client certificate beside `client_ca` instead.
+fn fetch_as(port: u16, ca: &std::path::Path, client_ca: &std::path::Path, path: &str) -> String {
     sh(&format!(
-        "curl -sS --max-time 5 --cacert {} https://127.0.0.1:{port}{path}",
-        ca.display()
+        "curl -sS --max-time 5 --cacert {} --cert {} --key {} https://127.0.0.1:{port}{path}",
+        ca.display(),
+        client_ca.with_file_name("client.crt").display(),
+        client_ca.with_file_name("client.key").display(),
     ))
     .1
 }
@@ -339,7 +361,8 @@ fn a_renewed_certificate_is_served_without_a_restart() {
     .expect("the renewed certificate picked up");
     assert!(!healthz(port, &old_ca), "the old certificate is gone");
     // Its expiry is exported (rcgen's default validity: 4096-01-01).
-    let metrics = fetch(port, &new_ca, "/metrics");
+    // The client certificates are still verified against the old CA (auth.client_ca_file).
+    let metrics = fetch_as(port, &new_ca, &old_ca, "/metrics");
     assert!(
         metrics.contains("tidecast_tls_certificate_expiry_timestamp_seconds 67090118400"),
         "{metrics}"
@@ -558,7 +581,12 @@ fn the_served_forecast_and_metric_equal_tidecast_forecast_on_the_same_history() 
     })
     .expect("every service fresh");
     let ca = pki.join("ca.crt");
-    let (ok, metrics, err) = sh(&format!("curl -sS --cacert {} {url}/metrics", ca.display()));
+    let (ok, metrics, err) = sh(&format!(
+        "curl -sS --cacert {} --cert {} --key {} {url}/metrics",
+        ca.display(),
+        pki.join("client.crt").display(),
+        pki.join("client.key").display()
+    ));
     assert!(ok, "{err}");
     for service in ["tv-api", "epg", "login"] {
         let csv = history.join(format!("{service}.csv"));

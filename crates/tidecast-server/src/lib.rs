@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod auth;
 mod identity;
 pub mod limits;
 mod path;
@@ -70,6 +71,9 @@ pub struct AppState {
     /// Set when the process is asked to stop: `/readyz` then fails while requests are still
     /// answered, so the endpoints drop the replica before its listener closes.
     pub draining: Arc<std::sync::atomic::AtomicBool>,
+    /// The authentication and authorization gate; `None` only where a test or benchmark
+    /// asked for an open server.
+    pub auth: Option<Arc<auth::Auth>>,
 }
 
 impl AppState {
@@ -92,7 +96,15 @@ impl AppState {
             telemetry,
             version,
             draining: Arc::default(),
+            auth: None,
         }
+    }
+
+    /// Every request but the health paths through `auth`.
+    pub fn with_auth(mut self, auth: Arc<auth::Auth>) -> Self {
+        self.telemetry.set_auth_enabled(true);
+        self.auth = Some(auth);
+        self
     }
 
     /// State over a store and clock, with fresh telemetry.

@@ -39,7 +39,10 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi/v3", get(no_openapi))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        // Limits before anything reads the request; recorded like every other answer.
+        // Authentication and authorization after the limits (nothing oversized reaches a
+        // reviewer), before any handler; limits before anything reads the request;
+        // everything recorded.
+        .layer(middleware::from_fn_with_state(state.clone(), gate))
         .layer(middleware::from_fn(crate::limits::enforce))
         .layer(middleware::from_fn_with_state(state.clone(), record))
         .with_state(state)
@@ -57,6 +60,49 @@ async fn record(State(state): State<AppState>, req: Request, next: Next) -> Resp
         .telemetry
         .observe(&path, resp.status().as_u16(), start.elapsed().as_secs_f64());
     resp
+}
+
+/// The authentication and authorization gate: every path but the health paths needs an
+/// authenticated and authorized caller. On success the credentials and identity headers
+/// are removed before the handler runs (as the generic server does) and the user is put in
+/// the request's extensions.
+async fn gate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let Some(auth) = state.auth.clone() else {
+        return next.run(req).await;
+    };
+    if crate::auth::ALWAYS_ALLOW_PATHS.contains(&req.uri().path()) {
+        return next.run(req).await;
+    }
+    // Put there by the listener for each connection (`None`: no client certificate).
+    let peer = req
+        .extensions()
+        .get::<Option<std::sync::Arc<crate::auth::PeerCertificates>>>()
+        .cloned()
+        .flatten();
+    let checked = auth
+        .check(
+            req.method(),
+            req.uri().path(),
+            req.headers(),
+            peer.as_deref(),
+        )
+        .await;
+    match checked {
+        Ok(user) => {
+            state.telemetry.auth_outcome(crate::auth::Outcome::Allowed);
+            let headers = req.headers_mut();
+            headers.remove(header::AUTHORIZATION);
+            if let Some(rh) = &auth.settings().request_header {
+                crate::identity::clear_identity_headers(headers, &rh.names);
+            }
+            req.extensions_mut().insert(user);
+            next.run(req).await
+        }
+        Err((outcome, answer)) => {
+            state.telemetry.auth_outcome(outcome);
+            answer.into_response()
+        }
+    }
 }
 
 /// Whether `Accept` allows plain JSON (absent, `application/json` without discovery
@@ -191,10 +237,13 @@ fn resolve(
             .as_ref()
             .is_none_or(|ns| ns.iter().any(|n| n == namespace))
     };
-    // 404 unless the namespace may read at least one series of the metric (checked on the
-    // first readable slot, so a metric with thousands of series costs one lookup).
+    // 403 unless the namespace may read at least one series of the metric (checked on the
+    // first readable slot, so a metric with thousands of series costs one lookup): the
+    // targets' `namespaces` allow-list applies on top of RBAC.
     if !slots.iter().any(|i| may_read(&reg.get(*i))) {
-        return Err(not_found());
+        return Err(ApiError::forbidden(format!(
+            "{metric}.{GROUP} is forbidden: namespace \"{namespace}\" is not in the namespaces allowed to read metric \"{metric}\""
+        )));
     }
     let candidates = reg.candidates(&metric, &selector).unwrap_or_default();
     let visible: Vec<_> = candidates
@@ -338,6 +387,20 @@ async fn readyz(State(state): State<AppState>) -> Response {
         "[{}] first refresh pending: {warming} targets",
         if warming == 0 { "+" } else { "-" }
     ));
+    // A failing settings source does not fail readiness: the last good settings serve.
+    match state.auth.as_ref().map(|a| (a.settings(), a.health())) {
+        None => summary.push("[-] authentication: off (open server)".into()),
+        Some((settings, crate::auth::SourceHealth::Current)) => {
+            summary.push(format!("[+] authentication: {}", settings.source()))
+        }
+        Some((settings, crate::auth::SourceHealth::Failing { error, since })) => {
+            summary.push(format!(
+                "[-] authentication: source failing since {}: {error}; serving the last good settings ({})",
+                format_timestamp(since),
+                settings.source()
+            ))
+        }
+    }
     // Ready once every target has had its first refresh (history pulled and fitted, or
     // failed) and at least one can be served. During a rolling update the old replica keeps
     // answering until then: a new one that turned ready early would answer 503 for every

@@ -20,6 +20,11 @@ struct RequestLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PathLabels {
     path: String,
 }
@@ -45,6 +50,10 @@ pub struct Telemetry {
     requests: Family<RequestLabels, Counter>,
     latency: Family<PathLabels, Histogram, fn() -> Histogram>,
     certificate_expiry: Gauge<f64, std::sync::atomic::AtomicU64>,
+    auth_requests: Family<OutcomeLabels, Counter>,
+    auth_enabled: Gauge,
+    auth_source_failing: Gauge,
+    auth_settings_loads: Counter,
 }
 
 fn latency_histogram() -> Histogram {
@@ -86,6 +95,30 @@ impl Telemetry {
             "Expiry (notAfter, Unix seconds) of the serving certificate in use",
             certificate_expiry.clone(),
         );
+        let auth_requests = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "tidecast_auth_requests",
+            "Requests through authentication and authorization, by outcome (allowed, anonymous, unauthenticated, forbidden, authorization_error)",
+            auth_requests.clone(),
+        );
+        let auth_enabled = Gauge::default();
+        registry.register(
+            "tidecast_auth_enabled",
+            "1 when every request but the health paths is authenticated and authorized",
+            auth_enabled.clone(),
+        );
+        let auth_source_failing = Gauge::default();
+        registry.register(
+            "tidecast_auth_settings_source_failing",
+            "1 while the authentication settings' source (the ConfigMap watch) fails; the last good settings stay in use",
+            auth_source_failing.clone(),
+        );
+        let auth_settings_loads = Counter::default();
+        registry.register(
+            "tidecast_auth_settings_loads",
+            "Authentication settings versions loaded (the first and each CA rotation)",
+            auth_settings_loads.clone(),
+        );
         if targets != TargetMetrics::None {
             registry.register_collector(Box::new(TargetCollector {
                 store,
@@ -98,7 +131,35 @@ impl Telemetry {
             requests,
             latency,
             certificate_expiry,
+            auth_requests,
+            auth_enabled,
+            auth_source_failing,
+            auth_settings_loads,
         }
+    }
+
+    /// Count one request's outcome at the gate.
+    pub fn auth_outcome(&self, outcome: crate::auth::Outcome) {
+        self.auth_requests
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.as_str(),
+            })
+            .inc();
+    }
+
+    /// Whether the gate is on.
+    pub fn set_auth_enabled(&self, on: bool) {
+        self.auth_enabled.set(i64::from(on));
+    }
+
+    /// Whether the settings' source is failing.
+    pub fn set_auth_source_failing(&self, failing: bool) {
+        self.auth_source_failing.set(i64::from(failing));
+    }
+
+    /// One more settings version loaded.
+    pub fn auth_settings_loaded(&self) {
+        self.auth_settings_loads.inc();
     }
 
     /// The serving certificate in use expires at `unix` seconds.

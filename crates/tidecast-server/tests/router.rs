@@ -209,24 +209,37 @@ async fn selectors_names_and_namespaces() {
     .await;
     assert_eq!(code, StatusCode::BAD_REQUEST);
     assert_eq!(json(&body)["reason"], "BadRequest");
-    // Unknown metric and a namespace that may not read it: 404 Status.
-    for uri in [
-        format!("{base}/nope"),
-        format!("{BASE}/namespaces/other/lb_connections_predicted"),
-    ] {
-        let (code, ct, body) = get(default_app(), &uri, None).await;
-        assert_eq!(
-            (code, ct.as_str()),
-            (StatusCode::NOT_FOUND, "application/json"),
-            "{uri}"
-        );
-        assert!(
-            json(&body)["message"]
-                .as_str()
-                .unwrap()
-                .contains("could not find the metric")
-        );
-    }
+    // Unknown metric: 404 Status.
+    let (code, ct, body) = get(default_app(), &format!("{base}/nope"), None).await;
+    assert_eq!(
+        (code, ct.as_str()),
+        (StatusCode::NOT_FOUND, "application/json")
+    );
+    assert!(
+        json(&body)["message"]
+            .as_str()
+            .unwrap()
+            .contains("could not find the metric")
+    );
+}
+
+#[tokio::test]
+async fn a_namespace_outside_the_targets_allow_list_is_forbidden() {
+    let uri = format!("{BASE}/namespaces/other/lb_connections_predicted");
+    let (code, ct, body) = get(default_app(), &uri, None).await;
+    assert_eq!(
+        (code, ct.as_str()),
+        (StatusCode::FORBIDDEN, "application/json")
+    );
+    let body = json(&body);
+    assert_eq!(body["reason"], "Forbidden");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("namespace \"other\" is not in the namespaces allowed"),
+        "{body}"
+    );
 }
 
 #[tokio::test]

@@ -116,6 +116,11 @@ pub struct Access {
 }
 
 impl Access {
+    /// The attributes of a spec as sent (e.g. one read back from [`RecordedRequest::body`]).
+    pub fn from_spec(spec: SubjectAccessReviewSpec) -> Access {
+        Access::of(&spec)
+    }
+
     fn of(spec: &SubjectAccessReviewSpec) -> Access {
         let s = |o: &Option<String>| o.clone().unwrap_or_default();
         let r = spec.resource_attributes.clone().unwrap_or_default();

@@ -24,6 +24,8 @@ struct RawConfig {
     #[serde(default)]
     target_metrics: TargetMetrics,
     tls: RawTls,
+    #[serde(default)]
+    auth: RawAuth,
     prometheus: Option<RawPrometheus>,
     #[serde(default)]
     defaults: RawTarget,
@@ -39,8 +41,73 @@ fn default_listen() -> String {
 struct RawTls {
     cert_file: PathBuf,
     key_file: PathBuf,
-    client_ca_file: Option<PathBuf>,
+    /// Moved to `auth.client_ca_file`: accepted by the parser only to say so.
+    client_ca_file: Option<serde::de::IgnoredAny>,
     reload_interval: Option<String>,
+}
+
+/// `auth:` as written.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawAuth {
+    source: Option<AuthSource>,
+    kubeconfig: Option<PathBuf>,
+    client_ca_file: Option<PathBuf>,
+    requestheader: Option<RawRequestHeader>,
+    tokens: Option<bool>,
+    authorization: Option<Authorization>,
+    allowed_ttl: Option<String>,
+    denied_ttl: Option<String>,
+    review_timeout: Option<String>,
+    /// Turns the gate off: every caller is served (benchmarks only).
+    #[serde(default)]
+    insecure_disable: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRequestHeader {
+    client_ca_file: PathBuf,
+    #[serde(default)]
+    allowed_names: Vec<String>,
+    #[serde(default = "default_username_headers")]
+    username_headers: Vec<String>,
+    #[serde(default)]
+    uid_headers: Vec<String>,
+    #[serde(default = "default_group_headers")]
+    group_headers: Vec<String>,
+    #[serde(default = "default_extra_prefixes")]
+    extra_headers_prefix: Vec<String>,
+}
+
+fn default_username_headers() -> Vec<String> {
+    vec!["X-Remote-User".into()]
+}
+fn default_group_headers() -> Vec<String> {
+    vec!["X-Remote-Group".into()]
+}
+fn default_extra_prefixes() -> Vec<String> {
+    vec!["X-Remote-Extra-".into()]
+}
+
+/// Where the authentication settings come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum AuthSource {
+    /// `kube-system/extension-apiserver-authentication`, read at start and watched.
+    Cluster,
+    /// `auth.client_ca_file` and `auth.requestheader`, re-read when they change.
+    Files,
+}
+
+/// How callers are authorized.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Authorization {
+    /// SubjectAccessReview against the cluster.
+    SubjectAccessReview,
+    /// Every authenticated caller (no cluster: the demo, standalone use).
+    AllowAuthenticated,
 }
 
 #[derive(Debug, Deserialize)]
@@ -125,6 +192,8 @@ pub(crate) struct Config {
     /// Which per-target families `/metrics` carries.
     pub(crate) target_metrics: TargetMetrics,
     pub(crate) tls: Tls,
+    /// Authentication and authorization; `None` when `auth.insecure_disable` is set.
+    pub(crate) auth: Option<Auth>,
     /// How to reach Prometheus; files it names are read when the client is built.
     pub(crate) prometheus: Option<ClientSettings>,
     pub(crate) targets: Vec<Target>,
@@ -134,9 +203,114 @@ pub(crate) struct Config {
 pub(crate) struct Tls {
     pub(crate) cert_file: PathBuf,
     pub(crate) key_file: PathBuf,
-    pub(crate) client_ca_file: Option<PathBuf>,
     /// How often the files are checked for a new certificate (rotation by cert-manager).
     pub(crate) reload_interval: std::time::Duration,
+}
+
+/// Validated `auth:`.
+#[derive(Debug, Clone)]
+pub(crate) struct Auth {
+    pub(crate) source: AuthSource,
+    /// The cluster connection's kubeconfig; `None`: in-cluster, else `$KUBECONFIG`.
+    pub(crate) kubeconfig: Option<PathBuf>,
+    pub(crate) client_ca_file: Option<PathBuf>,
+    pub(crate) requestheader: Option<RequestHeaderFiles>,
+    /// Bearer tokens through TokenReview.
+    pub(crate) tokens: bool,
+    pub(crate) authorization: Authorization,
+    pub(crate) allowed_ttl: std::time::Duration,
+    pub(crate) denied_ttl: std::time::Duration,
+    pub(crate) review_timeout: std::time::Duration,
+}
+
+impl Auth {
+    /// Whether a cluster connection is needed (the ConfigMap, tokens or access reviews).
+    pub(crate) fn needs_cluster(&self) -> bool {
+        self.source == AuthSource::Cluster
+            || self.tokens
+            || self.authorization == Authorization::SubjectAccessReview
+    }
+}
+
+/// `auth.requestheader`, validated.
+#[derive(Debug, Clone)]
+pub(crate) struct RequestHeaderFiles {
+    pub(crate) client_ca_file: PathBuf,
+    pub(crate) allowed_names: Vec<String>,
+    pub(crate) username_headers: Vec<String>,
+    pub(crate) uid_headers: Vec<String>,
+    pub(crate) group_headers: Vec<String>,
+    pub(crate) extra_headers_prefix: Vec<String>,
+}
+
+impl RawAuth {
+    fn validate(self, base: &Base) -> anyhow::Result<Option<Auth>> {
+        if self.insecure_disable {
+            let set = self.source.is_some()
+                || self.kubeconfig.is_some()
+                || self.client_ca_file.is_some()
+                || self.requestheader.is_some()
+                || self.tokens.is_some()
+                || self.authorization.is_some();
+            if set {
+                return Err(err(
+                    "auth.insecure_disable",
+                    "turns authentication off: no other auth field may be set with it",
+                ));
+            }
+            return Ok(None);
+        }
+        let source = self.source.unwrap_or(AuthSource::Cluster);
+        let has_files = self.client_ca_file.is_some() || self.requestheader.is_some();
+        match source {
+            AuthSource::Cluster if has_files => {
+                return Err(err(
+                    "auth.client_ca_file",
+                    "the CAs come from the cluster's extension-apiserver-authentication ConfigMap with source: cluster; set source: files to use files",
+                ));
+            }
+            AuthSource::Files if !has_files => {
+                return Err(err(
+                    "auth.source",
+                    "files needs auth.client_ca_file or auth.requestheader.client_ca_file",
+                ));
+            }
+            _ => {}
+        }
+        let requestheader = self.requestheader.map(|r| RequestHeaderFiles {
+            client_ca_file: base.resolve(&r.client_ca_file),
+            allowed_names: r.allowed_names,
+            username_headers: r.username_headers,
+            uid_headers: r.uid_headers,
+            group_headers: r.group_headers,
+            extra_headers_prefix: r.extra_headers_prefix,
+        });
+        Ok(Some(Auth {
+            source,
+            kubeconfig: self.kubeconfig.as_deref().map(|p| base.resolve(p)),
+            client_ca_file: self.client_ca_file.as_deref().map(|p| base.resolve(p)),
+            requestheader,
+            tokens: self.tokens.unwrap_or(source == AuthSource::Cluster),
+            authorization: self
+                .authorization
+                .unwrap_or(Authorization::SubjectAccessReview),
+            allowed_ttl: duration_or_zero("auth.allowed_ttl", self.allowed_ttl.as_deref(), "10s")?,
+            denied_ttl: duration_or_zero("auth.denied_ttl", self.denied_ttl.as_deref(), "10s")?,
+            review_timeout: duration("auth.review_timeout", self.review_timeout.as_deref(), "5s")?,
+        }))
+    }
+}
+
+/// [`duration`] that also accepts 0 (off).
+fn duration_or_zero(
+    field: &str,
+    v: Option<&str>,
+    default: &str,
+) -> anyhow::Result<std::time::Duration> {
+    match v.map(str::trim) {
+        Some("0" | "0s") => Ok(std::time::Duration::ZERO),
+        other => duration(field, other, default),
+    }
 }
 
 /// One validated target. Durations are in seconds.
@@ -198,6 +372,7 @@ impl Config {
             shutdown_delay,
             target_metrics: raw.target_metrics,
             tls: raw.tls.validate(&base)?,
+            auth: raw.auth.validate(&base)?,
             prometheus,
             targets,
         })
@@ -219,10 +394,15 @@ impl Base<'_> {
 
 impl RawTls {
     fn validate(self, base: &Base) -> anyhow::Result<Tls> {
+        if self.client_ca_file.is_some() {
+            return Err(err(
+                "tls.client_ca_file",
+                "moved to auth.client_ca_file (with auth.source: files); client certificates are now verified by the authenticator",
+            ));
+        }
         Ok(Tls {
             cert_file: base.resolve(&self.cert_file),
             key_file: base.resolve(&self.key_file),
-            client_ca_file: self.client_ca_file.as_deref().map(|p| base.resolve(p)),
             reload_interval: duration(
                 "tls.reload_interval",
                 self.reload_interval.as_deref(),

@@ -1,6 +1,7 @@
 //! The `tidecast` binary: a thin CLI over the library crates.
 
 mod cli;
+mod cluster;
 mod cmd;
 mod config;
 mod history;

@@ -22,21 +22,15 @@ fn certs(path: &Path, pem: &[u8]) -> Result<Vec<CertificateDer<'static>>> {
     Ok(certs)
 }
 
-/// A rustls server config from PEM files. With a client CA, client certificates are
-/// requested but not required (kubelet probes and token callers have none), and offered
-/// ones must chain to that CA.
-pub(crate) fn server_config(
-    cert: &Path,
-    key: &Path,
-    client_ca: Option<&Path>,
-) -> Result<Arc<rustls::ServerConfig>> {
+/// A rustls server config from PEM files. Client certificates are requested, never
+/// required (probes and token callers have none), and accepted at the handshake whatever
+/// their issuer, as Go's `RequestClientCert`: the authenticator verifies the chain on each
+/// request against the CAs then current (the front-proxy CA and the client CA, which
+/// rotate), and answers a 401 Status instead of a TLS alert.
+pub(crate) fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>> {
     let chain = certs(cert, &read(cert)?)?;
     let key = private_key(key, &read(key)?)?;
-    let ca = match client_ca {
-        Some(p) => Some((p, read(p)?)),
-        None => None,
-    };
-    config_from_pem(chain, key, ca.as_ref().map(|(p, pem)| (*p, pem.as_slice())))
+    config_from_pem(chain, key)
 }
 
 /// The private key in `pem`, read from `path` (named in errors).
@@ -46,43 +40,134 @@ fn private_key(path: &Path, pem: &[u8]) -> Result<PrivateKeyDer<'static>> {
         .with_context(|| format!("{}: no private key in the file", path.display()))
 }
 
-/// [`server_config`] from the parsed certificate chain and key and the client CA file's
-/// contents with the path it was read from.
+/// [`server_config`] from the parsed certificate chain and key.
 fn config_from_pem(
     chain: Vec<CertificateDer<'static>>,
     key_der: PrivateKeyDer<'static>,
-    client_ca: Option<(&Path, &[u8])>,
 ) -> Result<Arc<rustls::ServerConfig>> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let builder = rustls::ServerConfig::builder();
-    let builder = match client_ca {
-        None => builder.with_no_client_auth(),
-        Some((ca, pem)) => {
-            let mut roots = rustls::RootCertStore::empty();
-            for c in certs(ca, pem)? {
-                roots
-                    .add(c)
-                    .with_context(|| format!("{}: bad CA certificate", ca.display()))?;
-            }
-            let verifier = rustls::server::WebPkiClientVerifier::builder(Arc::new(roots))
-                .allow_unauthenticated()
-                .build()
-                .context("building the client certificate verifier")?;
-            builder.with_client_cert_verifier(verifier)
-        }
-    };
-    let mut cfg = builder
+    let mut cfg = rustls::ServerConfig::builder()
+        .with_client_cert_verifier(Arc::new(RequestClientCert::new()))
         .with_single_cert(chain, key_der)
         .context("the certificate and key do not match")?;
     cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(cfg))
 }
 
-/// Watch the serving certificate, key and client CA files and swap in a new TLS
-/// configuration when their contents change (cert-manager renews the Secret; the kubelet
-/// swaps the mounted files): new connections get the new certificate, open ones keep theirs.
-/// Files that do not load (half-written, a mismatched pair) leave the current configuration
-/// serving; the next check tries again. Each check reads each file once.
+/// Asks for a client certificate and checks that the peer holds its key (the handshake
+/// signature), but leaves the chain to the authenticator.
+#[derive(Debug)]
+struct RequestClientCert {
+    algorithms: rustls::crypto::WebPkiSupportedAlgorithms,
+}
+
+impl RequestClientCert {
+    fn new() -> Self {
+        Self {
+            algorithms: rustls::crypto::ring::default_provider().signature_verification_algorithms,
+        }
+    }
+}
+
+impl rustls::server::danger::ClientCertVerifier for RequestClientCert {
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+
+    // No CA names: a client then offers its certificate whatever signed it.
+    fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::server::danger::ClientCertVerified, rustls::Error> {
+        Ok(rustls::server::danger::ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+/// The TLS acceptor that puts the peer's certificate chain into every request of the
+/// connection (`Option<Arc<PeerCertificates>>`), for the authenticator.
+#[derive(Debug, Clone)]
+pub(crate) struct PeerCertAcceptor<A> {
+    inner: axum_server::tls_rustls::RustlsAcceptor<A>,
+}
+
+impl<A> PeerCertAcceptor<A> {
+    pub(crate) fn new(inner: axum_server::tls_rustls::RustlsAcceptor<A>) -> Self {
+        Self { inner }
+    }
+}
+
+type PeerExtension = Option<Arc<tidecast_server::auth::PeerCertificates>>;
+
+type Rustls<A> = axum_server::tls_rustls::RustlsAcceptor<A>;
+type RustlsService<A, I, S> = <Rustls<A> as axum_server::accept::Accept<I, S>>::Service;
+
+impl<I, S, A> axum_server::accept::Accept<I, S> for PeerCertAcceptor<A>
+where
+    A: axum_server::accept::Accept<I, S>,
+    Rustls<A>: axum_server::accept::Accept<I, S, Stream = tokio_rustls::server::TlsStream<A::Stream>>
+        + Clone
+        + Send
+        + 'static,
+    <Rustls<A> as axum_server::accept::Accept<I, S>>::Future: Send,
+    RustlsService<A, I, S>: Send,
+    A::Stream: Send,
+    I: Send + 'static,
+    S: Send + 'static,
+{
+    type Stream = tokio_rustls::server::TlsStream<A::Stream>;
+    type Service =
+        <axum::Extension<PeerExtension> as tower::Layer<RustlsService<A, I, S>>>::Service;
+    type Future = std::pin::Pin<
+        Box<
+            dyn std::future::Future<Output = std::io::Result<(Self::Stream, Self::Service)>> + Send,
+        >,
+    >;
+
+    fn accept(&self, stream: I, service: S) -> Self::Future {
+        let inner = self.inner.clone();
+        Box::pin(async move {
+            let (stream, service) = inner.accept(stream, service).await?;
+            let peer = tidecast_server::auth::PeerCertificates::new(
+                stream.get_ref().1.peer_certificates(),
+            );
+            Ok((stream, tower::Layer::layer(&axum::Extension(peer), service)))
+        })
+    }
+}
+
+/// Watch the serving certificate and key files and swap in a new TLS configuration when
+/// their contents change (cert-manager renews the Secret; the kubelet swaps the mounted
+/// files): new connections get the new certificate, open ones keep theirs. Files that do
+/// not load (half-written, a mismatched pair) leave the current configuration serving; the
+/// next check tries again. Each check reads each file once.
 pub(crate) async fn reload_on_change(
     files: crate::config::Tls,
     config: axum_server::tls_rustls::RustlsConfig,
@@ -120,17 +205,16 @@ pub(crate) async fn reload_on_change(
 /// [`server_config`] from the contents [`read_files`] returned.
 fn config_from_contents(
     files: &crate::config::Tls,
-    (cert, key, ca): &(Vec<u8>, Vec<u8>, Option<Vec<u8>>),
+    (cert, key): &(Vec<u8>, Vec<u8>),
 ) -> Result<Arc<rustls::ServerConfig>> {
     config_from_pem(
         certs(&files.cert_file, cert)?,
         private_key(&files.key_file, key)?,
-        files.client_ca_file.as_deref().zip(ca.as_deref()),
     )
 }
 
-/// The contents of the certificate, key and client CA files.
-async fn read_files(files: &crate::config::Tls) -> Result<(Vec<u8>, Vec<u8>, Option<Vec<u8>>)> {
+/// The contents of the certificate and key files.
+async fn read_files(files: &crate::config::Tls) -> Result<(Vec<u8>, Vec<u8>)> {
     let read = |p: &Path| {
         let p = p.to_path_buf();
         async move {
@@ -139,15 +223,7 @@ async fn read_files(files: &crate::config::Tls) -> Result<(Vec<u8>, Vec<u8>, Opt
                 .with_context(|| format!("reading {}", p.display()))
         }
     };
-    let ca = match &files.client_ca_file {
-        Some(p) => Some(read(p).await?),
-        None => None,
-    };
-    Ok((
-        read(&files.cert_file).await?,
-        read(&files.key_file).await?,
-        ca,
-    ))
+    Ok((read(&files.cert_file).await?, read(&files.key_file).await?))
 }
 
 /// Expiry (notAfter, Unix seconds) of the first certificate in `pem`, read from `cert`.

@@ -25,6 +25,8 @@ pub enum Ca {
     FrontProxy,
     /// A CA that nothing trusts.
     Other,
+    /// The CA of the server's serving certificate (what the APIService's caBundle is).
+    Serving,
 }
 
 impl Ca {
@@ -33,6 +35,7 @@ impl Ca {
             Ca::Client => "client-ca",
             Ca::FrontProxy => "front-proxy-ca",
             Ca::Other => "other-ca",
+            Ca::Serving => "serving-ca",
         }
     }
 }
@@ -59,6 +62,10 @@ pub struct Pki {
     pub other: CertFiles,
     /// The front-proxy certificate's CN (the ConfigMap's allowed name).
     pub front_proxy_cn: String,
+    /// The CA of `serving` (clients trust it to reach the server under test).
+    pub serving_ca: PathBuf,
+    /// A serving certificate for 127.0.0.1 and localhost signed by `serving_ca`.
+    pub serving: CertFiles,
 }
 
 impl Pki {
@@ -68,7 +75,7 @@ impl Pki {
     /// default validity); client certificates carry the clientAuth EKU.
     pub fn generate(dir: &Path, user: &str, groups: &[&str], front_proxy_cn: &str) -> Pki {
         std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
-        for ca in [Ca::Client, Ca::FrontProxy, Ca::Other] {
+        for ca in [Ca::Client, Ca::FrontProxy, Ca::Other, Ca::Serving] {
             let (cert, key) = self_signed_ca(&ca_cn(ca));
             write(&dir.join(format!("{}.crt", ca.stem())), &cert);
             write(&dir.join(format!("{}.key", ca.stem())), &key);
@@ -91,7 +98,16 @@ impl Pki {
                 key: PathBuf::new(),
             },
             front_proxy_cn: front_proxy_cn.to_string(),
+            serving_ca: dir.join("serving-ca.crt"),
+            serving: CertFiles {
+                cert: dir.join("serving.crt"),
+                key: dir.join("serving.key"),
+            },
         };
+        let serving_ca_key = read(&dir.join("serving-ca.key"));
+        let (cert, key) = serving_cert(&issuer(&ca_cn(Ca::Serving), &serving_ca_key));
+        write(&pki.serving.cert, &cert);
+        write(&pki.serving.key, &key);
         pki.client = pki.issue(Ca::Client, "client", user, groups);
         pki.front_proxy = pki.issue(Ca::FrontProxy, "front-proxy-client", front_proxy_cn, &[]);
         pki.other = pki.issue(Ca::Other, "other-client", front_proxy_cn, &[]);

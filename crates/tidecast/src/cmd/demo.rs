@@ -102,7 +102,7 @@ pub(crate) fn run(args: &DemoArgs) -> Result<()> {
         write_histories(out, &cfg, &services, sim0)?;
     }
     let runtimes = runtimes(&cfg, &services, sim0, &clock);
-    let tls = crate::tls::server_config(&pki.server_cert, &pki.server_key, Some(&pki.ca))?;
+    let tls = crate::tls::server_config(&pki.server_cert, &pki.server_key)?;
     let intro = Intro {
         pki,
         start_local: chrono::DateTime::from_timestamp(sim0 as i64, 0)
@@ -140,9 +140,15 @@ fn config(
     dir: &std::path::Path,
 ) -> Result<Config> {
     let mut yaml = format!(
-        "listen: 127.0.0.1:{port}\nshutdown_delay: 0s\ntls: {{cert_file: {:?}, key_file: {:?}, client_ca_file: {:?}}}\n",
-        pki.server_cert, pki.server_key, pki.ca
+        "listen: 127.0.0.1:{port}\nshutdown_delay: 0s\ntls: {{cert_file: {:?}, key_file: {:?}}}\n",
+        pki.server_cert, pki.server_key
     );
+    // No cluster: the demo CA's client certificates authenticate, and every authenticated
+    // caller may read (anonymous ones get a 401).
+    yaml.push_str(&format!(
+        "auth: {{source: files, client_ca_file: {:?}, authorization: allow_authenticated}}\n",
+        pki.ca
+    ));
     yaml.push_str(&format!("defaults: {{metric: {METRIC}, timezone: Asia/Shanghai, lead: 15m, quantile: 0.9, refresh: 1m, window: 28d, namespaces: [\"*\"]}}\ntargets:\n"));
     for (name, ..) in services {
         yaml.push_str(&format!("  - {{name: {name}, labels: {{service: {name}}}, query: 'sum(lb_active_connections{{service=\"{name}\"}})'}}\n"));
@@ -248,14 +254,24 @@ impl Intro {
             out,
             "  {k} api-resources --api-group=external.metrics.k8s.io"
         );
+        let c = format!(
+            "curl -s --cacert {} --cert {} --key {}",
+            pki.ca.display(),
+            pki.client_cert.display(),
+            pki.client_key.display()
+        );
+        let _ = writeln!(out, "  {c} {url}/values/namespaces/default/{METRIC}");
         let _ = writeln!(
             out,
-            "  curl -s --cacert {} {url}/values/namespaces/default/{METRIC}",
-            pki.ca.display()
+            "  {c} {url}/metrics | grep tidecast_target_served_value\n"
         );
         let _ = writeln!(
             out,
-            "  curl -s --cacert {} {url}/metrics | grep tidecast_target_served_value\n",
+            "Without the client certificate the server refuses (401 Unauthorized):\n"
+        );
+        let _ = writeln!(
+            out,
+            "  curl -s --cacert {} {url}/apis/external.metrics.k8s.io/v1beta1\n",
             pki.ca.display()
         );
         let _ = out.flush();

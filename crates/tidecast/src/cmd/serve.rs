@@ -1,5 +1,5 @@
 use crate::cli::{LogFormat, ServeArgs};
-use crate::config::Config;
+use crate::config::{AuthSource, Config};
 use crate::runtime::{PrometheusSource, SeriesSource, TargetRuntime, spawn_all};
 use anyhow::{Context, Result};
 use std::sync::Arc;
@@ -16,15 +16,18 @@ pub(crate) fn run(args: &ServeArgs) -> Result<()> {
     })?;
     // Reads the token, password and CA files, so `--check` finds a missing one.
     let client = prom.client().context("prometheus")?;
-    let tls = crate::tls::server_config(
-        &cfg.tls.cert_file,
-        &cfg.tls.key_file,
-        cfg.tls.client_ca_file.as_deref(),
-    )
-    .map_err(|e| crate::history::usage(format!("tls: {e:#}")))?;
+    let tls = crate::tls::server_config(&cfg.tls.cert_file, &cfg.tls.key_file)
+        .map_err(|e| crate::history::usage(format!("tls: {e:#}")))?;
     if args.check {
         // Everything a start would read is read: the file, holidays, tokens, CA bundles and
         // the serving certificate and key (parsed and matched); nothing is contacted.
+        if let Some(auth) = cfg.auth.as_ref().filter(|a| a.source == AuthSource::Files) {
+            tokio::runtime::Builder::new_current_thread()
+                .build()
+                .context("starting a runtime")?
+                .block_on(crate::cluster::files_settings(auth))
+                .map_err(|e| crate::history::usage(format!("{e:#}")))?;
+        }
         let n = cfg.targets.len();
         println!(
             "{}: ok, {n} target{}",
@@ -99,6 +102,21 @@ pub(crate) fn serve(
         cfg.target_metrics,
     );
     let served = rt.block_on(async move {
+        // Fail closed: a server whose authentication settings do not load does not start.
+        let state = match &cfg.auth {
+            Some(auth) => {
+                let gate = crate::cluster::gate(auth, state.telemetry.clone())
+                    .await
+                    .context("authentication settings")?;
+                state.with_auth(gate)
+            }
+            None => {
+                tracing::warn!(
+                    "auth.insecure_disable is set: every caller is served, unauthenticated and unauthorized"
+                );
+                state
+            }
+        };
         let handle = axum_server::Handle::new();
         tokio::spawn(drain_on_signal(
             handle.clone(),
@@ -187,9 +205,11 @@ fn listener(
     handle: axum_server::Handle<std::net::SocketAddr>,
 ) -> axum_server::Server<
     std::net::SocketAddr,
-    axum_server::tls_rustls::RustlsAcceptor<axum_server::accept::TcpConfigAcceptor>,
+    crate::tls::PeerCertAcceptor<axum_server::accept::TcpConfigAcceptor>,
 > {
-    let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(tls).acceptor(tcp_acceptor());
+    let acceptor = crate::tls::PeerCertAcceptor::new(
+        axum_server::tls_rustls::RustlsAcceptor::new(tls).acceptor(tcp_acceptor()),
+    );
     let mut server = axum_server::bind(cfg.listen)
         .acceptor(acceptor)
         .handle(handle);
