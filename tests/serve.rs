@@ -38,12 +38,25 @@ fn the_demo_serves_and_its_printed_kubectl_commands_work_as_printed() {
         "--speed",
         "60",
     ]);
-    let lines = demo.stdout_until("| grep tidecast_target_served_value", PATIENCE);
+    let mut lines = demo.stdout_until("(401 Unauthorized)", PATIENCE);
+    let unauthorized = poll(PATIENCE, Duration::ZERO, || {
+        let l = demo
+            .next_stdout(PATIENCE)
+            .expect("the command showing the 401");
+        l.trim_start().starts_with("curl ").then_some(l)
+    })
+    .unwrap();
+    lines.push(unauthorized.clone());
     let commands: Vec<&String> = lines
         .iter()
         .filter(|l| l.trim_start().starts_with("kubectl "))
         .collect();
     assert_eq!(commands.len(), 3, "{lines:?}");
+    let curls: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.trim_start().starts_with("curl "))
+        .collect();
+    assert_eq!(curls.len(), 3, "{lines:?}");
     // Wait until every service has data (the status line shows all three fresh).
     poll(PATIENCE, Duration::ZERO, || {
         let l = demo
@@ -78,6 +91,23 @@ fn the_demo_serves_and_its_printed_kubectl_commands_work_as_printed() {
         out.contains("lb_connections_predicted") && out.contains("ExternalMetricValueList"),
         "{out}"
     );
+
+    // The curl commands, as printed: the KEDA JSON and /metrics with the client certificate,
+    // and without it the 401.
+    let (ok, out, err) = sh(curls[0].trim());
+    assert!(
+        ok && json(&out)["metric"] == "lb_connections_predicted",
+        "{out}{err}"
+    );
+    let (ok, out, err) = sh(curls[1].trim());
+    assert!(
+        ok && out.contains("tidecast_target_served_value{"),
+        "{out}{err}"
+    );
+    let (ok, out, err) = sh(unauthorized.trim());
+    assert!(ok, "{err}");
+    assert_eq!(json(&out)["code"], 401, "{out}");
+    assert_eq!(json(&out)["reason"], "Unauthorized", "{out}");
 
     // kubectl against a metric that does not exist: a NotFound Status, surfaced by kubectl.
     let base = commands[0].split(" get --raw").next().unwrap();
@@ -418,11 +448,11 @@ fn serve_sends_the_configured_basic_auth_to_prometheus() {
         "tls: {cert_file: pki/tls.crt, key_file: pki/tls.key}",
         &pki.join("ca.crt"),
     );
-    poll(PATIENCE, Duration::from_millis(100), || {
-        (fake.requests() > 0).then_some(())
+    // (`requests()` counts a connection when accepted, `received()` once it was read.)
+    let req = poll(PATIENCE, Duration::from_millis(100), || {
+        fake.received().first().map(|r| r.to_ascii_lowercase())
     })
     .expect("a query reaches Prometheus");
-    let req = fake.received()[0].to_ascii_lowercase();
     // base64("alice:p4ss")
     assert!(
         req.contains("\r\nauthorization: basic ywxpy2u6cdrzcw==\r\n"),

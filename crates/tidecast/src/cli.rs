@@ -134,6 +134,14 @@ pub(crate) struct DemoArgs {
     /// Stop after this many real seconds (default: run until Ctrl-C).
     #[arg(long, value_name = "SECONDS")]
     pub(crate) duration: Option<f64>,
+    /// Authenticate bearer tokens and authorize every request through this cluster's
+    /// TokenReview and SubjectAccessReview (client certificates stay the demo CA's).
+    #[arg(long, value_name = "FILE", conflicts_with = "insecure_no_auth")]
+    pub(crate) kubeconfig: Option<PathBuf>,
+    /// Serve every caller without authentication or authorization (benchmarks of the
+    /// gate's cost; never on a reachable address).
+    #[arg(long)]
+    pub(crate) insecure_no_auth: bool,
     /// Log format.
     #[arg(long, value_enum, default_value = "text")]
     pub(crate) log_format: LogFormat,

@@ -241,3 +241,91 @@ pub(crate) fn verify_chain(
         .map(|_| ())
         .map_err(|e| e.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pki() -> (tempfile::TempDir, tidecast_testing::Pki) {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = tidecast_testing::Pki::generate(dir.path(), "u", &["g"], "front-proxy-client");
+        (dir, pki)
+    }
+
+    #[test]
+    fn the_configmap_of_a_cluster_loads_both_cas_and_the_header_names() {
+        let (_d, pki) = pki();
+        let s = AuthSettings::from_configmap(&pki.configmap_data(), "cm").unwrap();
+        assert!(s.has_client_ca() && s.has_request_header());
+        let rh = s.request_header.as_ref().unwrap();
+        assert_eq!(rh.allowed_names, ["front-proxy-client"]);
+        assert_eq!(rh.names.username()[0].as_str(), "x-remote-user");
+        assert_eq!(rh.names.extra_prefixes(), ["x-remote-extra-"]);
+        assert_eq!(s.source(), "cm");
+        let again = AuthSettings::from_configmap(&pki.configmap_data(), "cm").unwrap();
+        assert_ne!(
+            s.generation(),
+            again.generation(),
+            "each load is a new version"
+        );
+    }
+
+    #[test]
+    fn a_bad_key_is_named_in_the_error() {
+        let (_d, pki) = pki();
+        let mut data = pki.configmap_data();
+        data.insert(keys::ALLOWED_NAMES.into(), "front-proxy-client".into());
+        let e = AuthSettings::from_configmap(&data, "cm").unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("requestheader-allowed-names: not a JSON array"),
+            "{e}"
+        );
+        let mut data = pki.configmap_data();
+        data.insert(
+            keys::CLIENT_CA.into(),
+            "-----BEGIN CERTIFICATE-----\nAAAA\n".into(),
+        );
+        let e = AuthSettings::from_configmap(&data, "cm").unwrap_err();
+        assert!(e.to_string().starts_with("client-ca-file: "), "{e}");
+        let mut data = pki.configmap_data();
+        data.insert(keys::CLIENT_CA.into(), "no pem here".into());
+        let e = AuthSettings::from_configmap(&data, "cm").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "client-ca-file: no certificate in the bundle"
+        );
+        let mut data = pki.configmap_data();
+        data.insert(keys::GROUP_HEADERS.into(), r#"["bad header"]"#.into());
+        let e = AuthSettings::from_configmap(&data, "cm").unwrap_err();
+        assert!(e.to_string().contains("bad header"), "{e}");
+    }
+
+    #[test]
+    fn a_configmap_without_either_ca_is_refused() {
+        let e = AuthSettings::from_configmap(&BTreeMap::new(), "cm").unwrap_err();
+        assert!(matches!(e, SettingsError::NoCa), "{e}");
+    }
+
+    #[test]
+    fn chains_verify_only_against_their_own_ca() {
+        let (_d, pki) = pki();
+        let s = AuthSettings::from_configmap(&pki.configmap_data(), "cm").unwrap();
+        let chain = |p: &std::path::Path| -> Vec<CertificateDer<'static>> {
+            rustls_pemfile::certs(&mut &std::fs::read(p).unwrap()[..])
+                .collect::<Result<_, _>>()
+                .unwrap()
+        };
+        let client_ca = s.client_ca.as_ref().unwrap().as_ref();
+        let proxy_ca = s.request_header.as_ref().unwrap().verifier.as_ref();
+        assert_eq!(verify_chain(client_ca, &chain(&pki.client.cert)), Ok(()));
+        assert!(verify_chain(proxy_ca, &chain(&pki.client.cert)).is_err());
+        assert_eq!(
+            verify_chain(proxy_ca, &chain(&pki.front_proxy.cert)),
+            Ok(())
+        );
+        let other = verify_chain(client_ca, &chain(&pki.other.cert)).unwrap_err();
+        assert!(other.contains("UnknownIssuer"), "{other}");
+        assert!(verify_chain(client_ca, &[]).is_err());
+    }
+}

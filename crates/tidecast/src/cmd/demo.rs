@@ -91,7 +91,7 @@ pub(crate) fn run(args: &DemoArgs) -> Result<()> {
     };
     let pki = crate::tls::demo_pki(&dir)?;
     let services = services(args.services);
-    let cfg = config(args.port, &pki, &services, &dir)?;
+    let cfg = config(args, &pki, &services, &dir)?;
     let sim0 = start_time(&args.start)?;
     let clock: Arc<dyn Clock> = Arc::new(SimClock {
         real0: SystemClock.now(),
@@ -134,21 +134,29 @@ pub(crate) fn run(args: &DemoArgs) -> Result<()> {
 /// The serve config of the demo: one target per service on 127.0.0.1 with the demo's
 /// certificates, validated as a user's file would be.
 fn config(
-    port: u16,
+    args: &DemoArgs,
     pki: &DemoPki,
     services: &[(String, f64, f64)],
     dir: &std::path::Path,
 ) -> Result<Config> {
     let mut yaml = format!(
-        "listen: 127.0.0.1:{port}\nshutdown_delay: 0s\ntls: {{cert_file: {:?}, key_file: {:?}}}\n",
-        pki.server_cert, pki.server_key
+        "listen: 127.0.0.1:{}\nshutdown_delay: 0s\ntls: {{cert_file: {:?}, key_file: {:?}}}\n",
+        args.port, pki.server_cert, pki.server_key
     );
-    // No cluster: the demo CA's client certificates authenticate, and every authenticated
-    // caller may read (anonymous ones get a 401).
-    yaml.push_str(&format!(
-        "auth: {{source: files, client_ca_file: {:?}, authorization: allow_authenticated}}\n",
-        pki.ca
-    ));
+    // By default no cluster: the demo CA's client certificates authenticate, and every
+    // authenticated caller may read (anonymous ones get a 401).
+    yaml.push_str(&match (&args.kubeconfig, args.insecure_no_auth) {
+        (_, true) => "auth: {insecure_disable: true}\n".to_string(),
+        (Some(kc), false) => format!(
+            "auth: {{source: files, client_ca_file: {:?}, kubeconfig: {:?}, tokens: true, authorization: subject_access_review}}\n",
+            pki.ca,
+            std::path::absolute(kc).unwrap_or_else(|_| kc.clone())
+        ),
+        (None, false) => format!(
+            "auth: {{source: files, client_ca_file: {:?}, authorization: allow_authenticated}}\n",
+            pki.ca
+        ),
+    });
     yaml.push_str(&format!("defaults: {{metric: {METRIC}, timezone: Asia/Shanghai, lead: 15m, quantile: 0.9, refresh: 1m, window: 28d, namespaces: [\"*\"]}}\ntargets:\n"));
     for (name, ..) in services {
         yaml.push_str(&format!("  - {{name: {name}, labels: {{service: {name}}}, query: 'sum(lb_active_connections{{service=\"{name}\"}})'}}\n"));
