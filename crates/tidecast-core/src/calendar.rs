@@ -71,14 +71,14 @@ pub struct ZoneError {
     pub name: String,
 }
 
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize)]
 struct DayEntry {
     kind: Option<DayType>,
     event: bool,
 }
 
 /// A time zone plus optional holiday, make-up workday and event dates.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Calendar {
     tz: Tz,
     days: HashMap<NaiveDate, DayEntry>,

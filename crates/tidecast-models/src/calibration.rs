@@ -20,7 +20,7 @@ const LEVELS: [f64; 15] = [
 /// for a sparser set beyond (every 2 up to 12, every 5 up to 30, every 10 up to 60, every
 /// 20 after), interpolated in between: intervals widen smoothly with the horizon, and a
 /// server holding thousands of targets keeps a fraction of the table.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Calibration {
     horizons: Vec<u32>,
     rows: Vec<[f32; LEVELS.len()]>,

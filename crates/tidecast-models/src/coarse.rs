@@ -46,9 +46,9 @@ fn bucket_end(t: i64, coarse: i64) -> i64 {
 }
 
 /// A model on `coarse`-second buckets serving a `fine`-second grid.
-#[derive(Debug)]
-pub(crate) struct Coarse {
-    inner: Box<dyn Predict>,
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Coarse {
+    inner: crate::Fitted,
     fine: i64,
     coarse: i64,
     /// The newest fine grid point seen.
@@ -64,7 +64,7 @@ impl Coarse {
     /// Wrap `inner`, fitted on the [`aggregate`] of a fine history whose last grid point is
     /// `last` and whose last bucket mean was `newest`.
     pub(crate) fn new(
-        inner: Box<dyn Predict>,
+        inner: crate::Fitted,
         fine: i64,
         coarse: i64,
         last: i64,

@@ -9,7 +9,7 @@
 use crate::coarse::{Coarse, aggregate};
 use crate::naive::{Season, SeasonalNaiveSpec};
 use crate::tidal::TidalSpec;
-use crate::{AutoSpec, Error, Result};
+use crate::{AutoSpec, Error, Fitted, Result};
 use std::str::FromStr;
 use std::sync::Arc;
 use tidecast_core::{Calendar, Forecast, Predict, SECS_PER_DAY, Series};
@@ -141,7 +141,7 @@ impl Forecaster {
     }
 
     /// Fit the model as it would have been fitted at refit point `at`.
-    pub fn fit_at(&self, history: &Series, at: i64, steps: usize) -> Result<Box<dyn Predict>> {
+    pub fn fit_at(&self, history: &Series, at: i64, steps: usize) -> Result<Fitted> {
         let train = history.window(at - self.window + 1, at);
         let step = train.step();
         match self.coarse {
@@ -158,14 +158,16 @@ impl Forecaster {
                 let coarse_steps = ((steps as i64 * step + c - 1) / c) as usize;
                 let inner = self.fit_grid(&means, at, coarse_steps)?;
                 let last = train.end().unwrap_or(at);
-                Ok(Box::new(Coarse::new(inner, step, c, last, newest)))
+                Ok(Fitted::Coarse(Box::new(Coarse::new(
+                    inner, step, c, last, newest,
+                ))))
             }
             _ => self.fit_grid(&train, at, steps),
         }
     }
 
     /// Fit the model family on `train` as it is.
-    fn fit_grid(&self, train: &Series, at: i64, steps: usize) -> Result<Box<dyn Predict>> {
+    fn fit_grid(&self, train: &Series, at: i64, steps: usize) -> Result<Fitted> {
         if train.observed() == 0 {
             return Err(Error::EmptyWindow {
                 window: self.window,
@@ -174,15 +176,17 @@ impl Forecaster {
         }
         let cal = self.calendar.clone();
         Ok(match self.kind {
-            ModelKind::Auto => Box::new(AutoSpec::new().max_horizon(steps).fit_auto(train, cal)?),
+            ModelKind::Auto => Fitted::Auto(Box::new(
+                AutoSpec::new().max_horizon(steps).fit_auto(train, cal)?,
+            )),
             ModelKind::Tidal => {
-                Box::new(TidalSpec::new().max_horizon(steps).fit_tidal(train, cal)?)
+                Fitted::Tidal(TidalSpec::new().max_horizon(steps).fit_tidal(train, cal)?)
             }
             ModelKind::SeasonalNaiveDay => {
-                Box::new(SeasonalNaiveSpec::new(Season::Day).fit_naive(train)?)
+                Fitted::SeasonalNaive(SeasonalNaiveSpec::new(Season::Day).fit_naive(train)?)
             }
             ModelKind::SeasonalNaiveWeek => {
-                Box::new(SeasonalNaiveSpec::new(Season::Week).fit_naive(train)?)
+                Fitted::SeasonalNaive(SeasonalNaiveSpec::new(Season::Week).fit_naive(train)?)
             }
         })
     }
@@ -190,7 +194,7 @@ impl Forecaster {
     /// The model [`Forecaster::forecast`] forecasts with: fitted at the last refit point of
     /// `history`, its state updated with every observation after it. Its
     /// [`Predict::name`] says what the fit chose.
-    pub fn fit_latest(&self, history: &Series, steps: usize) -> Result<Box<dyn Predict>> {
+    pub fn fit_latest(&self, history: &Series, steps: usize) -> Result<Fitted> {
         let last = history.end().ok_or_else(|| Error::NotEnoughData {
             model: "a forecast",
             needed: "a history".into(),
@@ -234,7 +238,7 @@ impl Forecaster {
         /// index to feed it, and its name.
         struct Current {
             at: i64,
-            model: Box<dyn Predict>,
+            model: Fitted,
             seen: usize,
             name: Arc<str>,
         }

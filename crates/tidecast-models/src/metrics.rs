@@ -4,7 +4,7 @@ use crate::OriginForecast;
 use tidecast_core::Series;
 
 /// Accuracy at one horizon.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct HorizonScore {
     /// Steps ahead.
     pub steps: usize,

@@ -23,7 +23,7 @@ use crate::transform::Space;
 
 /// The seasonal part of a decomposition, as needed to forecast: the last cycle of each
 /// component (one day, and one week when the window holds two), each repeated forward.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Seasonal {
     /// Per component, its values at fit indices `n - period .. n`.
     last_cycles: Vec<Vec<f32>>,

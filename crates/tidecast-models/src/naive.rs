@@ -40,7 +40,7 @@ impl SeasonalNaiveSpec {
 }
 
 /// A fitted seasonal naive model.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct SeasonalNaive {
     period: usize,
     buffer: VecDeque<f64>,
@@ -48,7 +48,7 @@ pub struct SeasonalNaive {
     last: i64,
     calibration: Calibration,
     non_negative: bool,
-    name: &'static str,
+    name: String,
 }
 
 impl Fit for SeasonalNaiveSpec {
@@ -97,14 +97,15 @@ impl SeasonalNaiveSpec {
             name: match self.season {
                 Season::Day => "snaive-day",
                 Season::Week => "snaive-week",
-            },
+            }
+            .into(),
         })
     }
 }
 
 impl Predict for SeasonalNaive {
     fn name(&self) -> &str {
-        self.name
+        &self.name
     }
 
     fn update(&mut self, t: i64, value: f64) {

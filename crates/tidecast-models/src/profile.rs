@@ -3,7 +3,7 @@
 use tidecast_core::{DayType, LocalTime, SECS_PER_DAY, SECS_PER_HOUR, SECS_PER_MINUTE};
 
 /// How days are grouped into profile classes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum ProfileKind {
     /// Two classes: working days (workdays, make-up workdays) and rest days (weekends,
     /// holidays).
@@ -44,7 +44,7 @@ impl ProfileKind {
 /// A robust seasonal profile: the median of the observations in each (day class, slot of
 /// the local day) bucket, lightly smoothed, read back with linear interpolation between
 /// bucket centres.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Profile {
     kind: ProfileKind,
     slot_secs: u32,

@@ -13,7 +13,7 @@ pub(crate) fn bridged(history: &Series) -> Series {
 }
 
 /// The space a model works in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) enum Space {
     /// The values themselves: additive seasonal changes.
     Linear,

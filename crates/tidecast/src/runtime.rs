@@ -214,7 +214,7 @@ pub(crate) struct TargetRuntime {
     cfg: Target,
     source: Arc<dyn SeriesSource>,
     forecaster: Forecaster,
-    model: Option<Box<dyn Predict>>,
+    model: Option<tidecast_models::Fitted>,
     fitted_for: Option<i64>,
     live: Option<Observation>,
     forecast: ServedForecast,

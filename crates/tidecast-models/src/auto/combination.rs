@@ -16,7 +16,7 @@ use tidecast_core::{Calendar, SECS_PER_DAY, Series, same_kind_back};
 const MIN_RESIDUALS: usize = 20;
 
 /// The fitted members of [`super::Auto`] beside its tidal model, and what they forecast from.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(super) struct Combination {
     pub(super) model: LagRegression,
     pub(super) seasonal: Option<Seasonal>,

@@ -58,7 +58,7 @@ impl AutoSpec {
 }
 
 /// A fitted combined model.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Auto {
     tidal: Tidal,
     combination: Option<Combination>,

@@ -42,7 +42,7 @@ use features::{Lags, NF, clip, features_with, hour_steps, recent_windows};
 use sums::{Single, mean_back_by_sum};
 
 /// Fitted coefficients per horizon (row `h - 1`), on features divided by `scale`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct LagRegression {
     day: usize,
     week: usize,

@@ -3,7 +3,7 @@
 //! forecast reads them.
 
 /// Per-step decay factors of the level filters.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub(super) struct Params {
     pub(super) slow: f64,
     pub(super) fast: f64,
@@ -11,7 +11,7 @@ pub(super) struct Params {
 }
 
 /// Weighted-regression sums of the two level filters.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize)]
 pub(super) struct Levels {
     a_slow: f64,
     b_slow: f64,
@@ -67,7 +67,7 @@ impl Levels {
 /// ahead best (the last minutes' deviation carried) are not those for an hour ahead (it mostly
 /// fades). A forecast `h` steps ahead interpolates, in log `h`, between the two bands whose
 /// horizons bracket it, and each band's filters run on every observation.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(super) struct Bands {
     /// Tuning horizons in steps, ascending.
     pub(super) horizons: Vec<usize>,

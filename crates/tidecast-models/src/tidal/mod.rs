@@ -75,7 +75,7 @@ impl TidalSpec {
 }
 
 /// A fitted tidal model.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Tidal {
     calendar: Arc<Calendar>,
     profile: Profile,

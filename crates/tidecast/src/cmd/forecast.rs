@@ -1,6 +1,7 @@
 use crate::cli::ForecastArgs;
 use crate::history::{self, quantile_column};
 use anyhow::Result;
+use tidecast_core::Predict;
 use tidecast_io::{Column, write_table};
 
 pub(crate) fn run(args: &ForecastArgs) -> Result<()> {
