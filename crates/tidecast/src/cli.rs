@@ -75,6 +75,18 @@ pub(crate) enum Command {
     /// over --lead. Prints breach minutes (load above the ready pods' capacity), unserved
     /// load, pod-hours and scale events of each; --json writes them as JSON.
     Simulate(SimulateArgs),
+    /// Refit every target of a serve config from Prometheus and publish the models to the
+    /// model store (the scheduled retraining job).
+    ///
+    /// For each target (of this shard): pulls the training window plus a holdout day, fits
+    /// the candidate on the window ending a day earlier and scores it on that day against
+    /// the store's current model (same origins, every step); if it is not worse by more
+    /// than models.margin (or --force), fits at the refit point and publishes. Prints a
+    /// JSON line per target (a progress bar on a terminal) and a summary. Exit codes: 0
+    /// every target published or kept, 3 some failed, 64 bad config, 1 anything else.
+    Train(TrainArgs),
+    /// Inspect and manage the model store: list, show, diff, rollback.
+    Models(ModelsArgs),
     /// Run the whole product locally with no Prometheus and no cluster.
     ///
     /// Generates a tidal history for three services (Asia/Shanghai peaks), fits, and serves
@@ -82,6 +94,86 @@ pub(crate) enum Command {
     /// commands that work as printed. The clock starts at 16:30 Shanghai time and runs 30x
     /// faster, so the served value rises ahead of the 17:00 peak within a minute.
     Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct TrainArgs {
+    /// The serve configuration (its targets, prometheus and models sections; server-only
+    /// fields are ignored).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) config: PathBuf,
+    /// The model store (default: the config's models.store): file:///path or a path.
+    #[arg(long, value_name = "URL")]
+    pub(crate) store: Option<String>,
+    /// Publish even when the candidate scores worse than the current model, or the current
+    /// one is already for this refit point.
+    #[arg(long)]
+    pub(crate) force: bool,
+    /// Train only shard I of N (0-based): targets are assigned by a hash of their name.
+    /// Default: $JOB_COMPLETION_INDEX of N=--shards (a Kubernetes Indexed Job).
+    #[arg(long, value_name = "I/N")]
+    pub(crate) shard: Option<String>,
+    /// The shard count when the index comes from $JOB_COMPLETION_INDEX.
+    #[arg(long, value_name = "N", env = "TIDECAST_SHARDS")]
+    pub(crate) shards: Option<usize>,
+    /// Train as of this instant instead of now (RFC 3339 or Unix seconds).
+    #[arg(long, value_name = "TIME")]
+    pub(crate) at: Option<String>,
+    /// Targets trained at once.
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    pub(crate) jobs: usize,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ModelsArgs {
+    #[command(subcommand)]
+    pub(crate) command: ModelsCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ModelsCommand {
+    /// One line per target: name, current version, trained at, data end, model.
+    List {
+        /// The model store: file:///path or a path.
+        #[arg(long, value_name = "URL")]
+        store: String,
+    },
+    /// Print an artifact as JSON: a file, or a target's current (or --version) in a store.
+    Show {
+        /// A target name (with --store) or an artifact file.
+        what: String,
+        /// The model store.
+        #[arg(long, value_name = "URL")]
+        store: Option<String>,
+        /// A version instead of the current one.
+        #[arg(long)]
+        version: Option<String>,
+    },
+    /// Compare two versions of a target (default: the current one and the one before).
+    Diff {
+        /// The target.
+        target: String,
+        /// The model store.
+        #[arg(long, value_name = "URL")]
+        store: String,
+        /// The older version.
+        #[arg(long)]
+        from: Option<String>,
+        /// The newer version.
+        #[arg(long)]
+        to: Option<String>,
+    },
+    /// Make an earlier version current (default: the one before the current one).
+    Rollback {
+        /// The target.
+        target: String,
+        /// The model store.
+        #[arg(long, value_name = "URL")]
+        store: String,
+        /// The version to make current.
+        #[arg(long)]
+        version: Option<String>,
+    },
 }
 
 /// Log output format.

@@ -27,6 +27,7 @@ struct RawConfig {
     #[serde(default)]
     auth: RawAuth,
     prometheus: Option<RawPrometheus>,
+    models: Option<RawModels>,
     #[serde(default)]
     defaults: RawTarget,
     targets: Vec<RawTarget>,
@@ -44,6 +45,55 @@ struct RawTls {
     /// Moved to `auth.client_ca_file`: accepted by the parser only to say so.
     client_ca_file: Option<serde::de::IgnoredAny>,
     reload_interval: Option<String>,
+}
+
+/// `models:` as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawModels {
+    store: String,
+    keep: Option<usize>,
+    fit_locally: Option<bool>,
+    margin: Option<f64>,
+}
+
+/// Validated `models:`: the model store servers read and `train` publishes to.
+#[derive(Debug, Clone)]
+pub(crate) struct Models {
+    /// `file:///path` or a path.
+    pub(crate) store: String,
+    /// Versions kept per target (the current one is never removed).
+    pub(crate) keep: usize,
+    /// Whether a server fits a target itself when the store has no usable model for it.
+    pub(crate) fit_locally: bool,
+    /// `train` publishes a new model only if its holdout MASE is at most (1 + margin) x the
+    /// current model's.
+    pub(crate) margin: f64,
+}
+
+impl RawModels {
+    fn validate(self, base: &Base) -> anyhow::Result<Models> {
+        let store = if self.store.contains("://") {
+            self.store
+        } else {
+            base.resolve(Path::new(&self.store)).display().to_string()
+        };
+        tidecast_store::open(&store).map_err(|e| err("models.store", e))?;
+        let keep = self.keep.unwrap_or(5);
+        if keep == 0 {
+            return Err(err("models.keep", "must be at least 1"));
+        }
+        let margin = self.margin.unwrap_or(0.05);
+        if !(0.0..=1.0).contains(&margin) {
+            return Err(err("models.margin", format!("{margin} is outside [0, 1]")));
+        }
+        Ok(Models {
+            store,
+            keep,
+            fit_locally: self.fit_locally.unwrap_or(true),
+            margin,
+        })
+    }
 }
 
 /// `auth:` as written.
@@ -196,6 +246,8 @@ pub(crate) struct Config {
     pub(crate) auth: Option<Auth>,
     /// How to reach Prometheus; files it names are read when the client is built.
     pub(crate) prometheus: Option<ClientSettings>,
+    /// The model store, if any.
+    pub(crate) models: Option<Models>,
     pub(crate) targets: Vec<Target>,
 }
 
@@ -331,6 +383,9 @@ pub(crate) struct Target {
     pub(crate) namespaces: Option<Vec<String>>,
     pub(crate) mode: Mode,
     pub(crate) staleness: Staleness,
+    /// Every setting the fitted model depends on, canonically written: its SHA-256 is a
+    /// model artifact's `config_hash`.
+    pub(crate) model_key: String,
 }
 
 fn err(field: &str, msg: impl std::fmt::Display) -> anyhow::Error {
@@ -373,6 +428,7 @@ impl Config {
             target_metrics: raw.target_metrics,
             tls: raw.tls.validate(&base)?,
             auth: raw.auth.validate(&base)?,
+            models: raw.models.map(|m| m.validate(&base)).transpose()?,
             prometheus,
             targets,
         })
@@ -534,6 +590,15 @@ impl RawTarget {
         if !(quantile > 0.0 && quantile < 1.0) {
             return Err(err(&f("quantile"), format!("{quantile} is outside (0, 1)")));
         }
+        let (calendar, holidays_hash) = self.calendar(at, base)?;
+        let lead = dur(&f("lead"), self.lead.as_deref(), "15m")?;
+        let refit_every = dur(&f("refit_every"), self.refit_every.as_deref(), "1d")?;
+        let staleness = self.staleness(at, step, refresh)?;
+        let model_key = format!(
+            "query={query}\nstep={step}\nwindow={window}\ntimezone={}\nholidays={holidays_hash}\nrefit_every={refit_every}\nlead={lead}\nhard_limit={}\nquantiles={quantile},0.1,0.9\nmodel=auto\n",
+            calendar.zone().name(),
+            staleness.hard_limit
+        );
         Ok(Target {
             name,
             metric: metric.to_ascii_lowercase(),
@@ -541,30 +606,36 @@ impl RawTarget {
             query,
             step,
             window,
-            calendar: Arc::new(self.calendar(at, base)?),
-            lead: dur(&f("lead"), self.lead.as_deref(), "15m")?,
+            calendar: Arc::new(calendar),
+            lead,
             quantile,
             refresh,
-            refit_every: dur(&f("refit_every"), self.refit_every.as_deref(), "1d")?,
+            refit_every,
             namespaces: self.namespaces(at)?,
             mode: self.mode.unwrap_or(Mode::Scale),
-            staleness: self.staleness(at, step, refresh)?,
+            staleness,
+            model_key,
         })
     }
 
-    /// The time zone with the holiday file's entries, read now so a bad file fails the start.
-    fn calendar(&self, at: &At, base: &Base) -> anyhow::Result<Calendar> {
+    /// The time zone with the holiday file's entries, read now so a bad file fails the
+    /// start, and the file's SHA-256 (`none` without one).
+    fn calendar(&self, at: &At, base: &Base) -> anyhow::Result<(Calendar, String)> {
         let tz = Calendar::parse_zone(self.timezone.as_deref().unwrap_or("UTC"))
             .map_err(|e| err(&at.field("timezone"), e))?;
         let calendar = Calendar::new(tz);
         let Some(h) = &self.holidays else {
-            return Ok(calendar);
+            return Ok((calendar, "none".into()));
         };
         let p = base.resolve(h);
         let holidays =
             |e: &dyn std::fmt::Display| err(&at.field("holidays"), format!("{}: {e}", p.display()));
         let text = std::fs::read_to_string(&p).map_err(|e| holidays(&e))?;
-        calendar.with_holidays(&text).map_err(|e| holidays(&e))
+        let hash = tidecast_store::sha256_hex(text.as_bytes());
+        Ok((
+            calendar.with_holidays(&text).map_err(|e| holidays(&e))?,
+            hash,
+        ))
     }
 
     /// `None` for all namespaces (`["*"]` or the field left out).

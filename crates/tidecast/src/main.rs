@@ -58,6 +58,13 @@ fn exit_code(e: &anyhow::Error) -> u8 {
         }
     } else if e.downcast_ref::<cli::UsageError>().is_some() || prometheus_settings(e) {
         64
+    } else if e
+        .chain()
+        .any(|c| c.downcast_ref::<tidecast_store::ArtifactError>().is_some())
+    {
+        65
+    } else if e.downcast_ref::<cmd::train::SomeFailed>().is_some() {
+        3
     } else {
         1
     }

@@ -69,9 +69,44 @@ pub(crate) enum RefreshError {
     /// No model has been fitted yet.
     #[error("no model yet")]
     NoModel,
+    /// The store has no usable model and the server may not fit its own.
+    #[error("no usable model in the store ({0}) and models.fit_locally is false")]
+    NoStoredModel(String),
     /// The limit on concurrent refits was closed (the process is stopping).
     #[error("the refit queue is closed")]
     Closed(#[source] tokio::sync::AcquireError),
+}
+
+/// The model store a server reads, shared by its targets.
+#[derive(Debug)]
+pub(crate) struct StoredModels {
+    pub(crate) store: Box<dyn tidecast_store::Store>,
+    /// Whether a target may be fitted here when the store has no usable model for it.
+    pub(crate) fit_locally: bool,
+}
+
+/// The settings a target's fitted model is trained with, shared by `serve` and `train`.
+pub(crate) fn forecaster(cfg: &Target) -> Forecaster {
+    Forecaster::new(cfg.calendar.clone())
+        .refit_every(cfg.refit_every)
+        .window(cfg.window)
+        .quantiles(&[cfg.quantile, 0.1, 0.9])
+}
+
+/// The forecast horizon a target's fit is tuned for, in steps (the horizon of its
+/// forecasts, capped at an hour: weights and calibration past that are extrapolated).
+pub(crate) fn fit_steps(cfg: &Target) -> usize {
+    served_steps(cfg).min(((tidecast_core::SECS_PER_HOUR / cfg.step) as usize).max(1))
+}
+
+/// Steps each refresh forecasts: far enough to serve through `hard_limit` plus the lead.
+fn served_steps(cfg: &Target) -> usize {
+    ((cfg.staleness.hard_limit + cfg.lead) / cfg.step + 1) as usize
+}
+
+/// The artifact's `config_hash` for a target's settings.
+pub(crate) fn config_hash(cfg: &Target) -> String {
+    tidecast_store::sha256_hex(cfg.model_key.as_bytes())
 }
 
 /// A PromQL query that must return a single series.
@@ -216,6 +251,9 @@ pub(crate) struct TargetRuntime {
     forecaster: Forecaster,
     model: Option<tidecast_models::Fitted>,
     fitted_for: Option<i64>,
+    models: Option<Arc<StoredModels>>,
+    /// The store version the model came from (`None`: fitted here).
+    stored_version: Option<String>,
     live: Option<Observation>,
     forecast: ServedForecast,
     horizons: Vec<(i64, f64)>,
@@ -228,10 +266,7 @@ pub(crate) struct TargetRuntime {
 
 impl TargetRuntime {
     pub(crate) fn new(index: usize, cfg: Target, source: Arc<dyn SeriesSource>) -> Self {
-        let forecaster = Forecaster::new(cfg.calendar.clone())
-            .refit_every(cfg.refit_every)
-            .window(cfg.window)
-            .quantiles(&[cfg.quantile, 0.1, 0.9]);
+        let forecaster = forecaster(&cfg);
         Self {
             index,
             cfg,
@@ -239,6 +274,8 @@ impl TargetRuntime {
             forecaster,
             model: None,
             fitted_for: None,
+            models: None,
+            stored_version: None,
             live: None,
             forecast: ServedForecast::default(),
             horizons: Vec::new(),
@@ -270,8 +307,68 @@ impl TargetRuntime {
         }
     }
 
+    /// Serve models from `models` (a model store) before fitting.
+    pub(crate) fn with_models(mut self, models: Arc<StoredModels>) -> Self {
+        self.models = Some(models);
+        self
+    }
+
     fn steps(&self) -> usize {
-        ((self.cfg.staleness.hard_limit + self.cfg.lead) / self.cfg.step + 1) as usize
+        served_steps(&self.cfg)
+    }
+
+    /// The store's current model for this target if it is new to this runtime and usable
+    /// at `refit_point`: trained under the same settings, at `refit_point` (or earlier when
+    /// this server may not fit its own). `Ok(None)`: nothing new.
+    fn stored_model(
+        &self,
+        models: &StoredModels,
+        refit_point: i64,
+    ) -> Result<Option<(String, tidecast_store::Artifact)>, String> {
+        let name = &self.cfg.name;
+        let Some(version) = models.store.current(name).map_err(|e| e.to_string())? else {
+            return Ok(None);
+        };
+        if self.stored_version.as_ref() == Some(&version) {
+            return Ok(None);
+        }
+        let bytes = models
+            .store
+            .read(name, &version)
+            .map_err(|e| e.to_string())?;
+        let artifact = tidecast_store::Artifact::decode(&bytes)
+            .map_err(|e| format!("{name}/{version}.model: {e}"))?;
+        if artifact.config_hash != config_hash(&self.cfg) {
+            return Err(format!(
+                "{name}/{version}.model was trained under other settings (config hash {} here {})",
+                &artifact.config_hash[..12.min(artifact.config_hash.len())],
+                &config_hash(&self.cfg)[..12]
+            ));
+        }
+        let current = self.fitted_for.unwrap_or(i64::MIN);
+        let usable = artifact.refit_point == refit_point
+            || (!models.fit_locally
+                && artifact.refit_point <= refit_point
+                && artifact.refit_point >= current);
+        Ok(usable.then_some((version, artifact)))
+    }
+
+    /// Swap in the store's model if it has a new usable one; true if it did.
+    fn load_stored(&mut self, refit_point: i64) -> Result<bool, String> {
+        let Some(models) = self.models.clone() else {
+            return Ok(false);
+        };
+        let Some((version, artifact)) = self.stored_model(&models, refit_point)? else {
+            return Ok(false);
+        };
+        tracing::info!(
+            target_name = %self.cfg.name, %version, model = %artifact.model_name,
+            refit_point = %format_timestamp(artifact.refit_point), "model loaded from the store"
+        );
+        self.fitted_for = Some(artifact.refit_point);
+        self.model = Some(artifact.model);
+        self.stored_version = Some(version);
+        Ok(true)
     }
 
     /// One refresh at `now`: never panics, always publishes a view.
@@ -310,7 +407,26 @@ impl TargetRuntime {
         let step = self.cfg.step;
         let now_grid = now.div_euclid(step) * step;
         let refit_point = self.forecaster.refit_point(now_grid);
-        if self.fitted_for != Some(refit_point) {
+        // A new version in the store replaces the model between two refreshes (the view is
+        // published whole, so a request sees the old model's answer or the new one's).
+        let loaded = match self.load_stored(refit_point) {
+            Ok(loaded) => loaded,
+            Err(why) => {
+                tracing::warn!(target_name = %self.cfg.name, reason = %why, "stored model not used; the current model keeps serving");
+                if self.models.as_ref().is_some_and(|m| !m.fit_locally) && self.model.is_none() {
+                    return Err(RefreshError::NoStoredModel(why));
+                }
+                false
+            }
+        };
+        let may_fit = self.models.as_ref().is_none_or(|m| m.fit_locally);
+        if !loaded && self.fitted_for != Some(refit_point) && !may_fit && self.model.is_none() {
+            return Err(RefreshError::NoStoredModel(format!(
+                "nothing for {} yet",
+                self.cfg.name
+            )));
+        }
+        if !loaded && self.fitted_for != Some(refit_point) && may_fit {
             match self.refit(refit_point, fits).await {
                 Ok(()) => {}
                 // Keep serving from the old model's state; the next refresh retries.
@@ -385,9 +501,7 @@ impl TargetRuntime {
             .build(&samples)
             .map_err(RefreshError::Series)?;
         let forecaster = self.forecaster.clone();
-        let steps = self
-            .steps()
-            .min(((tidecast_core::SECS_PER_HOUR / step) as usize).max(1));
+        let steps = fit_steps(&self.cfg);
         // tokio's clock: paused in tests like every other time the refresh loop reads.
         let t0 = tokio::time::Instant::now();
         let model =
@@ -411,6 +525,7 @@ impl TargetRuntime {
         }
         self.model = Some(model);
         self.fitted_for = Some(refit_point);
+        self.stored_version = None;
         Ok(())
     }
 

@@ -4,8 +4,10 @@ mod backtest;
 mod demo;
 mod fetch;
 mod forecast;
+mod models;
 mod serve;
 mod simulate;
+pub(crate) mod train;
 
 use crate::cli::{Cli, Command};
 
@@ -17,5 +19,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve::run(&args),
         Command::Demo(args) => demo::run(&args),
         Command::Simulate(args) => simulate::run(&args),
+        Command::Train(args) => train::run(&args),
+        Command::Models(args) => models::run(&args),
     }
 }

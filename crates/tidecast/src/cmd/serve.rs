@@ -1,6 +1,6 @@
 use crate::cli::{LogFormat, ServeArgs};
 use crate::config::{AuthSource, Config};
-use crate::runtime::{PrometheusSource, SeriesSource, TargetRuntime, spawn_all};
+use crate::runtime::{PrometheusSource, SeriesSource, StoredModels, TargetRuntime, spawn_all};
 use anyhow::{Context, Result};
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,6 +36,16 @@ pub(crate) fn run(args: &ServeArgs) -> Result<()> {
         );
         return Ok(());
     }
+    let models = cfg
+        .models
+        .as_ref()
+        .map(|m| -> Result<_> {
+            Ok(Arc::new(StoredModels {
+                store: tidecast_store::open(&m.store).context("models.store")?,
+                fit_locally: m.fit_locally,
+            }))
+        })
+        .transpose()?;
     let runtimes: Vec<TargetRuntime> = cfg
         .targets
         .iter()
@@ -45,7 +55,11 @@ pub(crate) fn run(args: &ServeArgs) -> Result<()> {
                 client: client.clone(),
                 query: t.query.clone(),
             });
-            TargetRuntime::new(i, t.clone(), src)
+            let rt = TargetRuntime::new(i, t.clone(), src);
+            match &models {
+                Some(m) => rt.with_models(m.clone()),
+                None => rt,
+            }
         })
         .collect();
     serve(

@@ -1,0 +1,446 @@
+//! `tidecast train`: refit a serve config's targets from Prometheus and publish the models
+//! that validate to the model store (what the retraining CronJob runs).
+
+use crate::cli::TrainArgs;
+use crate::config::{Config, Target};
+use crate::runtime::{PrometheusSource, SeriesSource, config_hash, fit_steps, forecaster};
+use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::IsTerminal;
+use std::sync::Arc;
+use tidecast_core::{Predict, SECS_PER_DAY, Series, SeriesBuilder, format_timestamp};
+use tidecast_models::{Fitted, HorizonScore, OriginForecast, score};
+use tidecast_server::{Clock, SystemClock};
+use tidecast_store::{Artifact, Store};
+
+/// The most recent stretch the candidate is validated on (it is fitted without it).
+const HOLDOUT_SECS: i64 = SECS_PER_DAY;
+/// Validation origins are this far apart (at least one step).
+const ORIGIN_EVERY_SECS: i64 = 300;
+/// The horizons scored (seconds), where the step allows.
+const SCORED_HORIZONS: [i64; 4] = [300, 900, 1800, 3600];
+
+/// Some targets failed (exit code 3); the others were published or kept.
+#[derive(Debug, thiserror::Error)]
+#[error("{failed} of {total} targets failed")]
+pub(crate) struct SomeFailed {
+    failed: usize,
+    total: usize,
+}
+
+/// What happened to one target.
+#[derive(Debug, Clone, serde::Serialize)]
+struct Outcome {
+    target: String,
+    /// `published`, `kept` or `failed`.
+    result: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<String>,
+    reason: String,
+    /// Mean MASE over the scored horizons on the holdout day: the candidate's and the
+    /// current model's (absent when there was none to compare).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mase_new: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mase_current: Option<f64>,
+}
+
+pub(crate) fn run(args: &TrainArgs) -> Result<()> {
+    let cfg = Config::load(&args.config)?;
+    let url = match (&args.store, &cfg.models) {
+        (Some(u), _) => u.clone(),
+        (None, Some(m)) => m.store.clone(),
+        (None, None) => {
+            return Err(crate::history::usage(
+                "no model store: set models.store in the config or pass --store",
+            ));
+        }
+    };
+    let store: Arc<dyn Store> = Arc::from(
+        tidecast_store::open(&url).map_err(|e| crate::history::usage(format!("--store: {e}")))?,
+    );
+    let (keep, margin) = cfg
+        .models
+        .as_ref()
+        .map_or((5, 0.05), |m| (m.keep, m.margin));
+    let prom = cfg.prometheus.as_ref().ok_or_else(|| {
+        crate::history::usage("prometheus: required for train (url of the Prometheus HTTP API)")
+    })?;
+    let client = prom.client().context("prometheus")?;
+    let (index, count) = shard(args)?;
+    let now = match &args.at {
+        Some(t) => crate::history::instant("--at", t)?,
+        None => SystemClock.now() as i64,
+    };
+    let targets: Vec<Target> = cfg
+        .targets
+        .iter()
+        .filter(|t| shard_of(&t.name, count) == index)
+        .cloned()
+        .collect();
+    let settings = Settings {
+        now,
+        force: args.force,
+        margin,
+        keep,
+    };
+    let outcomes = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?
+        .block_on(train_all(
+            targets,
+            client,
+            store,
+            settings,
+            args.jobs.max(1),
+        ));
+    summarize(&outcomes, index, count)
+}
+
+/// What every target's training shares.
+#[derive(Debug, Clone, Copy)]
+struct Settings {
+    now: i64,
+    force: bool,
+    margin: f64,
+    keep: usize,
+}
+
+/// `--shard I/N`, else `$JOB_COMPLETION_INDEX` of `--shards`, else the only shard.
+fn shard(args: &TrainArgs) -> Result<(usize, usize)> {
+    let bad = |m: String| crate::history::usage(m);
+    if let Some(s) = &args.shard {
+        let (i, n) = s
+            .split_once('/')
+            .ok_or_else(|| bad(format!("--shard {s:?}: expected I/N, e.g. 0/4")))?;
+        let (i, n): (usize, usize) = (
+            i.trim()
+                .parse()
+                .map_err(|_| bad(format!("--shard {s:?}: I is not a number")))?,
+            n.trim()
+                .parse()
+                .map_err(|_| bad(format!("--shard {s:?}: N is not a number")))?,
+        );
+        if n == 0 || i >= n {
+            return Err(bad(format!("--shard {s:?}: need 0 <= I < N")));
+        }
+        return Ok((i, n));
+    }
+    match std::env::var("JOB_COMPLETION_INDEX") {
+        Ok(i) => {
+            let n = args.shards.ok_or_else(|| {
+                bad("JOB_COMPLETION_INDEX is set: pass --shards N (or TIDECAST_SHARDS), the Job's completions".into())
+            })?;
+            let i: usize = i
+                .trim()
+                .parse()
+                .map_err(|_| bad(format!("JOB_COMPLETION_INDEX={i:?} is not a number")))?;
+            if n == 0 || i >= n {
+                return Err(bad(format!(
+                    "JOB_COMPLETION_INDEX={i} with --shards {n}: need 0 <= index < N"
+                )));
+            }
+            Ok((i, n))
+        }
+        Err(_) => Ok((0, 1)),
+    }
+}
+
+/// The shard a target belongs to: by a hash of its name, so adding targets moves few.
+fn shard_of(name: &str, count: usize) -> usize {
+    let h = tidecast_store::sha256(name.as_bytes());
+    (u64::from_le_bytes(h[..8].try_into().expect("8 bytes")) % count as u64) as usize
+}
+
+async fn train_all(
+    targets: Vec<Target>,
+    client: tidecast_prometheus::Client,
+    store: Arc<dyn Store>,
+    s: Settings,
+    jobs: usize,
+) -> Vec<Outcome> {
+    let json = !std::io::stdout().is_terminal();
+    let bar = if json {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(targets.len() as u64).with_style(
+            ProgressStyle::with_template("train {bar:40} {pos}/{len} targets, {eta} left")
+                .expect("valid template"),
+        )
+    };
+    let permits = Arc::new(tokio::sync::Semaphore::new(jobs));
+    let mut tasks = tokio::task::JoinSet::new();
+    for t in targets {
+        let (client, store, permits) = (client.clone(), store.clone(), permits.clone());
+        tasks.spawn(async move {
+            let _permit = permits.acquire_owned().await;
+            train_one(&t, client, &*store, s).await
+        });
+    }
+    let mut out = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        let o = done.unwrap_or_else(|e| Outcome {
+            target: "?".into(),
+            result: "failed",
+            version: None,
+            reason: format!("the training task ended: {e}"),
+            mase_new: None,
+            mase_current: None,
+        });
+        if json {
+            println!("{}", serde_json::to_string(&o).unwrap_or_default());
+        } else {
+            bar.println(format!("{}: {} ({})", o.target, o.result, o.reason));
+        }
+        bar.inc(1);
+        out.push(o);
+    }
+    bar.finish_and_clear();
+    out.sort_by(|a, b| a.target.cmp(&b.target));
+    out
+}
+
+async fn train_one(
+    t: &Target,
+    client: tidecast_prometheus::Client,
+    store: &dyn Store,
+    s: Settings,
+) -> Outcome {
+    let mut o = Outcome {
+        target: t.name.clone(),
+        result: "failed",
+        version: None,
+        reason: String::new(),
+        mase_new: None,
+        mase_current: None,
+    };
+    match train(t, client, store, s, &mut o).await {
+        Ok(()) => {}
+        Err(e) => {
+            o.result = "failed";
+            o.reason = format!("{e:#}");
+        }
+    }
+    o
+}
+
+async fn train(
+    t: &Target,
+    client: tidecast_prometheus::Client,
+    store: &dyn Store,
+    s: Settings,
+    o: &mut Outcome,
+) -> Result<()> {
+    let step = t.step;
+    let f = forecaster(t);
+    let refit_point = f.refit_point(s.now.div_euclid(step) * step);
+    let hash = config_hash(t);
+    let current = current(store, &t.name, &hash);
+    if let Ok(Some((v, a))) = &current
+        && a.refit_point >= refit_point
+        && !s.force
+    {
+        o.result = "kept";
+        o.version = Some(v.clone());
+        o.reason = format!(
+            "already trained for the refit point {}",
+            format_timestamp(refit_point)
+        );
+        return Ok(());
+    }
+    let holdout_at = refit_point - HOLDOUT_SECS;
+    let start = holdout_at - t.window + step;
+    let source = PrometheusSource {
+        client,
+        query: t.query.clone(),
+    };
+    let samples = source.range(start, refit_point, step).await?;
+    if samples.iter().all(|x| !x.value.is_finite()) {
+        anyhow::bail!(
+            "no data in {} .. {}",
+            format_timestamp(start),
+            format_timestamp(refit_point)
+        );
+    }
+    let series = SeriesBuilder::new().step(Some(step)).build(&samples)?;
+    let steps = fit_steps(t);
+    let previous = match current {
+        Ok(Some((_, a))) if a.refit_point <= holdout_at && a.refit_point >= series.start() => {
+            Some(a)
+        }
+        _ => None,
+    };
+    let (f2, series2) = (f.clone(), series.clone());
+    let (candidate_scores, current_scores, model) = tokio::task::spawn_blocking(move || {
+        let horizons: Vec<usize> = SCORED_HORIZONS
+            .iter()
+            .map(|h| (h / step) as usize)
+            .filter(|h| *h >= 1 && *h <= steps)
+            .collect();
+        let origins: Vec<i64> = (1..)
+            .map(|k| holdout_at + k * ORIGIN_EVERY_SECS.max(step))
+            .take_while(|o| *o < refit_point)
+            .collect();
+        let candidate = f2.fit_at(&series2, holdout_at, steps)?;
+        let new = evaluate(candidate, &series2, &origins, steps, f2.quantile_levels())?;
+        let new = score(&series2, &new, &horizons);
+        let old = match previous {
+            Some(a) => {
+                let r = evaluate(a.model, &series2, &origins, steps, f2.quantile_levels())?;
+                Some(score(&series2, &r, &horizons))
+            }
+            None => None,
+        };
+        let model = f2.fit_at(&series2, refit_point, steps)?;
+        anyhow::Ok((new, old, model))
+    })
+    .await??;
+    o.mase_new = mean_mase(&candidate_scores);
+    o.mase_current = current_scores.as_deref().and_then(mean_mase);
+    let better = match (o.mase_new, o.mase_current) {
+        (Some(n), Some(c)) => n <= c * (1.0 + s.margin),
+        (Some(_), None) => true,
+        (None, _) => false,
+    };
+    if !better && !s.force {
+        o.result = "kept";
+        o.reason = match (o.mase_new, o.mase_current) {
+            (Some(n), Some(c)) => format!(
+                "the new model's holdout MASE {n:.3} is worse than the current {c:.3} by more than {:.0} %",
+                100.0 * s.margin
+            ),
+            _ => "the new model could not be scored on the holdout day".into(),
+        };
+        return Ok(());
+    }
+    let artifact = Artifact {
+        target: t.name.clone(),
+        config_hash: hash,
+        tidecast_version: env!("CARGO_PKG_VERSION").into(),
+        trained_at: s.now,
+        refit_point,
+        window_secs: t.window,
+        data_start: series.start().max(refit_point - t.window + step),
+        data_end: refit_point,
+        samples: series
+            .window(refit_point - t.window + step, refit_point)
+            .observed(),
+        step,
+        model_name: model.name().to_string(),
+        scores: candidate_scores,
+        model,
+    };
+    let bytes = artifact.encode()?;
+    let version = store.publish(&t.name, &bytes, (SystemClock.now() * 1000.0) as i64)?;
+    store.prune(&t.name, s.keep)?;
+    o.result = "published";
+    o.reason = match o.mase_current {
+        Some(c) => format!(
+            "holdout MASE {:.3} vs the current {c:.3}",
+            o.mase_new.unwrap_or(f64::NAN)
+        ),
+        None if s.force => "forced".into(),
+        None => "no comparable current model".into(),
+    };
+    o.version = Some(version);
+    Ok(())
+}
+
+/// The store's current artifact for a target if it was trained under `hash`; an
+/// unreadable one is an error (reported, then replaced by a model that validates).
+fn current(store: &dyn Store, target: &str, hash: &str) -> Result<Option<(String, Artifact)>> {
+    let Some(v) = store.current(target)? else {
+        return Ok(None);
+    };
+    let a = Artifact::decode(&store.read(target, &v)?)
+        .with_context(|| format!("{target}/{v}.model"))?;
+    Ok((a.config_hash == hash).then_some((v, a)))
+}
+
+/// The forecasts `model` makes at each origin (ascending, after its fit), updated with the
+/// series up to each.
+fn evaluate(
+    mut model: Fitted,
+    series: &Series,
+    origins: &[i64],
+    steps: usize,
+    quantiles: &[f64],
+) -> Result<Vec<OriginForecast>> {
+    let name: Arc<str> = Arc::from(model.name());
+    let mut next = series
+        .index_at_or_before(model.last_timestamp())
+        .map_or(0, |i| i + 1);
+    let mut out = Vec::with_capacity(origins.len());
+    for &origin in origins {
+        let Some(last) = series.index_at_or_before(origin) else {
+            continue;
+        };
+        while next <= last {
+            model.update(series.timestamp(next), series.values()[next]);
+            next += 1;
+        }
+        out.push(OriginForecast {
+            origin,
+            last_index: last,
+            forecast: model.predict(steps, quantiles)?,
+            model: name.clone(),
+        });
+    }
+    Ok(out)
+}
+
+fn mean_mase(scores: &[HorizonScore]) -> Option<f64> {
+    let m: Vec<f64> = scores
+        .iter()
+        .map(|s| s.mase)
+        .filter(|m| m.is_finite())
+        .collect();
+    (!m.is_empty()).then(|| m.iter().sum::<f64>() / m.len() as f64)
+}
+
+/// Print the summary (a JSON line when stdout is not a terminal); an error if any failed.
+fn summarize(outcomes: &[Outcome], index: usize, count: usize) -> Result<()> {
+    let n = |r: &str| outcomes.iter().filter(|o| o.result == r).count();
+    let (published, kept, failed) = (n("published"), n("kept"), n("failed"));
+    if std::io::stdout().is_terminal() {
+        println!(
+            "shard {index}/{count}: {published} published, {kept} kept, {failed} failed of {} targets",
+            outcomes.len()
+        );
+        for o in outcomes.iter().filter(|o| o.result == "failed") {
+            println!("  failed {}: {}", o.target, o.reason);
+        }
+    } else {
+        println!(
+            "{}",
+            serde_json::json!({"summary": {"shard": format!("{index}/{count}"), "targets": outcomes.len(),
+                "published": published, "kept": kept, "failed": failed}})
+        );
+    }
+    if failed > 0 {
+        return Err(SomeFailed {
+            failed,
+            total: outcomes.len(),
+        }
+        .into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_partition_the_targets() {
+        let names: Vec<String> = (0..1000).map(|i| format!("svc-{i:05}")).collect();
+        let mut counts = [0usize; 4];
+        for n in &names {
+            counts[shard_of(n, 4)] += 1;
+        }
+        assert_eq!(counts.iter().sum::<usize>(), 1000);
+        assert!(counts.iter().all(|c| (200..=300).contains(c)), "{counts:?}");
+        assert!(names.iter().all(|n| shard_of(n, 1) == 0));
+    }
+}
