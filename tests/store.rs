@@ -327,3 +327,92 @@ fn a_killed_train_always_leaves_complete_versions_a_server_loads() {
     })
     .unwrap_or_else(|| panic!("not served; logs: {:?}", server.stderr_so_far()));
 }
+
+const DEMO_START: &str = "2026-12-07T16:30:00+08:00";
+
+#[test]
+fn the_committed_demo_models_are_what_the_code_fits() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("models");
+    TIDECAST.ok(&[
+        "demo",
+        "--write-models",
+        out.to_str().unwrap(),
+        "--start",
+        DEMO_START,
+        "--dir",
+        dir.path().join("pki").to_str().unwrap(),
+    ]);
+    let committed = tidecast_testing::repo_path("models/demo");
+    for s in SERVICES {
+        for name in ["current".to_string(), {
+            let v = std::fs::read_to_string(out.join(s).join("current")).unwrap();
+            format!("{}.model", v.trim())
+        }] {
+            let (got, want) = (out.join(s).join(&name), committed.join(s).join(&name));
+            assert!(
+                std::fs::read(&want).ok() == Some(std::fs::read(&got).unwrap()),
+                "{} differs from what the code fits now: regenerate models/demo (models/README.md)",
+                want.display()
+            );
+        }
+    }
+    // `models show` prints every field the schema requires, and no other.
+    let schema = json(
+        &std::fs::read_to_string(tidecast_testing::repo_path("models/artifact.schema.json"))
+            .unwrap(),
+    );
+    let shown = json(&TIDECAST.ok(&[
+        "models",
+        "show",
+        "tv-api",
+        "--store",
+        committed.to_str().unwrap(),
+    ]));
+    let mut required: Vec<&str> = schema["required"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    let mut keys: Vec<&str> = shown
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    required.sort();
+    keys.sort();
+    assert_eq!(keys, required);
+}
+
+#[test]
+fn the_demo_serves_the_committed_models_without_fitting() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = TIDECAST.spawn(&[
+        "demo",
+        "--models",
+        tidecast_testing::repo_path("models/demo").to_str().unwrap(),
+        "--start",
+        DEMO_START,
+        "--port",
+        "0",
+        "--speed",
+        "60",
+        "--dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    demo.stdout_until("tidecast demo: serving", PATIENCE);
+    poll(PATIENCE, Duration::ZERO, || {
+        let l = demo.next_stdout(PATIENCE).expect("status lines");
+        (l.matches("[fresh]").count() == 3).then_some(())
+    })
+    .expect("every service fresh");
+    let logs = demo.stderr_so_far().join("\n");
+    assert_eq!(
+        logs.matches("model loaded from the store").count(),
+        3,
+        "{logs}"
+    );
+    assert!(!logs.contains("model refitted"), "{logs}");
+}

@@ -230,6 +230,14 @@ pub(crate) struct DemoArgs {
     /// TokenReview and SubjectAccessReview (client certificates stay the demo CA's).
     #[arg(long, value_name = "FILE", conflicts_with = "insecure_no_auth")]
     pub(crate) kubeconfig: Option<PathBuf>,
+    /// Serve the models of this model store (e.g. models/demo, trained for
+    /// --start 2026-12-07T16:30:00+08:00) instead of fitting where they apply.
+    #[arg(long, value_name = "URL")]
+    pub(crate) models: Option<String>,
+    /// Fit each service at the start's refit point, publish the models to this store and
+    /// exit (how models/demo is made).
+    #[arg(long, value_name = "URL", conflicts_with = "models")]
+    pub(crate) write_models: Option<String>,
     /// Serve every caller without authentication or authorization (benchmarks of the
     /// gate's cost; never on a reachable address).
     #[arg(long)]

@@ -101,7 +101,20 @@ pub(crate) fn run(args: &DemoArgs) -> Result<()> {
     if let Some(out) = &args.write_history {
         write_histories(out, &cfg, &services, sim0)?;
     }
-    let runtimes = runtimes(&cfg, &services, sim0, &clock);
+    if let Some(url) = &args.write_models {
+        return write_models(url, &cfg, &services, sim0);
+    }
+    let mut runtimes = runtimes(&cfg, &services, sim0, &clock);
+    if let Some(url) = &args.models {
+        let models = Arc::new(crate::runtime::StoredModels {
+            store: tidecast_store::open(url).map_err(|e| usage(format!("--models: {e}")))?,
+            fit_locally: true,
+        });
+        runtimes = runtimes
+            .into_iter()
+            .map(|r| r.with_models(models.clone()))
+            .collect();
+    }
     let tls = crate::tls::server_config(&pki.server_cert, &pki.server_key)?;
     let intro = Intro {
         pki,
@@ -219,6 +232,48 @@ fn write_histories(
         }
         let path = dir.join(format!("{name}.csv"));
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Fit each service at the refit point of `sim0` on the history its first refresh would
+/// pull, and publish the models to the store at `url` (trained at = the refit point, so the
+/// files are the same on every run).
+fn write_models(url: &str, cfg: &Config, services: &[(String, f64, f64)], sim0: f64) -> Result<()> {
+    use anyhow::Context;
+    use tidecast_core::Predict;
+    let store = tidecast_store::open(url).map_err(|e| usage(format!("--write-models: {e}")))?;
+    for (i, (t, (name, idle, peak))) in cfg.targets.iter().zip(services).enumerate() {
+        let g = generator(i, *idle, *peak, sim0);
+        let forecaster = crate::runtime::forecaster(t);
+        let refit_point = forecaster.refit_point((sim0 as i64).div_euclid(t.step) * t.step);
+        let start = refit_point - t.window + t.step;
+        let values = (0..)
+            .map(|k| start + k * t.step)
+            .take_while(|x| *x <= refit_point)
+            .map(|x| g.value(x))
+            .collect();
+        let series = tidecast_core::Series::new(start, t.step, values)?;
+        let model = forecaster.fit_at(&series, refit_point, crate::runtime::fit_steps(t))?;
+        let artifact = tidecast_store::Artifact {
+            target: t.name.clone(),
+            config_hash: crate::runtime::config_hash(t),
+            tidecast_version: env!("CARGO_PKG_VERSION").into(),
+            trained_at: refit_point,
+            refit_point,
+            window_secs: t.window,
+            data_start: start,
+            data_end: refit_point,
+            samples: series.observed(),
+            step: t.step,
+            model_name: model.name().to_string(),
+            scores: Vec::new(),
+            model,
+        };
+        let version = store
+            .publish(name, &artifact.encode()?, refit_point * 1000)
+            .with_context(|| format!("publishing {name}"))?;
+        println!("{name}: {version} ({})", artifact.model_name);
     }
     Ok(())
 }
