@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 mod backtest;
+pub(crate) mod certs;
 mod demo;
 mod fetch;
 mod forecast;
@@ -17,5 +18,6 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve::run(&args),
         Command::Demo(args) => demo::run(&args),
         Command::Simulate(args) => simulate::run(&args),
+        Command::Certs(args) => certs::run(&args),
     }
 }
