@@ -132,11 +132,7 @@ fn the_kustomization_renders_every_object() {
 #[test]
 fn the_authentication_reader_binding_stays_in_kube_system() {
     let objs = objects(&kustomize(&deploy()));
-    let rb = object(
-        &objs,
-        "RoleBinding",
-        "tidecast:extension-apiserver-authentication-reader",
-    );
+    let rb = object(&objs, "RoleBinding", "tidecast-auth-reader");
     assert_eq!(rb["metadata"]["namespace"], "kube-system");
     assert_eq!(
         rb["roleRef"]["name"],
