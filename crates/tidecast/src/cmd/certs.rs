@@ -4,6 +4,7 @@
 //! in the output directory is reused, so renewing the serving certificate keeps the
 //! `caBundle` the cluster trusts.
 
+use crate::cli::UsageError;
 use anyhow::{Context, Result};
 use clap::Args;
 use rcgen::{
@@ -28,7 +29,7 @@ pub(crate) struct CertsArgs {
     #[arg(long, default_value = "cluster.local")]
     pub(crate) cluster_domain: String,
     /// Days the serving certificate is valid (the CA: 10 years).
-    #[arg(long, default_value_t = 365)]
+    #[arg(long, default_value_t = 365, value_parser = clap::value_parser!(u32).range(1..))]
     pub(crate) days: u32,
     /// Output directory (created). ca.crt and ca.key already there are reused.
     #[arg(long, value_name = "DIR")]
@@ -110,6 +111,17 @@ fn valid_for(p: &mut CertificateParams, days: u32) {
 
 /// Write everything into `args.out`.
 pub(crate) fn write(args: &CertsArgs) -> Result<Written> {
+    for (flag, v) in [
+        ("--namespace", &args.namespace),
+        ("--service", &args.service),
+    ] {
+        if !dns_label(v) {
+            return Err(UsageError(format!(
+                "{flag}: {v:?} is not a DNS label (lowercase letters, digits and '-')"
+            ))
+            .into());
+        }
+    }
     let dir = &args.out;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let (ca_crt, ca_key) = (dir.join("ca.crt"), dir.join("ca.key"));
@@ -191,6 +203,15 @@ fn check_issued_by(ca_crt: &Path, ca_pem: &str, key_spki: &[u8], leaf: &[u8]) ->
         ca_crt.display()
     );
     Ok(())
+}
+
+/// An RFC 1123 label, as Kubernetes names namespaces and Services.
+fn dns_label(s: &str) -> bool {
+    (1..=63).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
 }
 
 fn read(path: &Path) -> Result<String> {
@@ -281,18 +302,36 @@ mod tests {
         }
     }
 
-    #[test]
-    fn one_of_ca_crt_and_ca_key_alone_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("ca.crt"), "x").unwrap();
-        let args = CertsArgs {
+    fn args(out: &Path) -> CertsArgs {
+        CertsArgs {
             namespace: "tidecast".into(),
             service: "tidecast".into(),
             cluster_domain: "cluster.local".into(),
             days: 1,
-            out: dir.path().to_path_buf(),
-        };
-        let e = write(&args).unwrap_err();
+            out: out.to_path_buf(),
+        }
+    }
+
+    #[test]
+    fn a_namespace_that_is_not_a_dns_label_is_a_usage_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = write(&CertsArgs {
+            namespace: "Tide_cast".into(),
+            ..args(dir.path())
+        })
+        .unwrap_err();
+        assert!(e.downcast_ref::<UsageError>().is_some(), "{e:#}");
+        assert!(
+            format!("{e}").starts_with("--namespace: \"Tide_cast\""),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn one_of_ca_crt_and_ca_key_alone_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("ca.crt"), "x").unwrap();
+        let e = write(&args(dir.path())).unwrap_err();
         assert!(
             format!("{e:#}").contains("only one of ca.crt and ca.key"),
             "{e:#}"
