@@ -94,6 +94,11 @@ pub(crate) enum Command {
     /// commands that work as printed. The clock starts at 16:30 Shanghai time and runs 30x
     /// faster, so the served value rises ahead of the 17:00 peak within a minute.
     Demo(DemoArgs),
+    /// Write a CA and a serving certificate for the in-cluster Service (self-signed install).
+    ///
+    /// Writes the `tidecast-tls` Secret manifest and the APIService caBundle patch that
+    /// deploy/overlays/self-signed applies. A CA already in --out is reused.
+    Certs(crate::cmd::certs::CertsArgs),
 }
 
 #[derive(Debug, Args)]

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 mod backtest;
+pub(crate) mod certs;
 mod demo;
 mod fetch;
 mod forecast;
@@ -21,5 +22,6 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Simulate(args) => simulate::run(&args),
         Command::Train(args) => train::run(&args),
         Command::Models(args) => models::run(&args),
+        Command::Certs(args) => certs::run(&args),
     }
 }
