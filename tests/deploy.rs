@@ -99,6 +99,8 @@ fn the_kustomization_renders_every_object() {
         "Service",
         "NetworkPolicy",
         "APIService",
+        "PersistentVolumeClaim",
+        "CronJob",
     ] {
         assert!(kinds.contains(&kind), "missing {kind}: {kinds:?}");
     }
