@@ -137,6 +137,8 @@ pub struct TargetView {
     pub refresh_failed: u64,
     /// The last refresh error, if the last refresh failed.
     pub last_error: Option<String>,
+    /// The refit point (data end, Unix seconds) of the model in use, if any.
+    pub model_refit_point: Option<i64>,
 }
 
 /// Where a target is in the staleness chain.
@@ -283,6 +285,7 @@ mod tests {
             refresh_ok: 1,
             refresh_failed: 0,
             last_error: None,
+            model_refit_point: None,
         }
     }
 

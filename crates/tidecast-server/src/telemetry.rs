@@ -372,5 +372,17 @@ fn encode_refreshes(
                 .encode_counter::<Labels, _, u64>(&n, None)?;
         }
     }
-    Ok(())
+    drop(m);
+    gauge(
+        encoder,
+        "tidecast_target_model_refit_point_timestamp_seconds",
+        "Refit point (data end, Unix seconds) of the model each target serves: daily refits keep it within a day",
+        views
+            .iter()
+            .filter_map(|v| {
+                v.model_refit_point
+                    .map(|t| (target_labels(&v.name), t as f64))
+            })
+            .collect(),
+    )
 }

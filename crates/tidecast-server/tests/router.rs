@@ -49,6 +49,7 @@ fn target(name: &str, metric: &str, service: &str, live: f64, ahead: f32, age: i
         refresh_ok: 3,
         refresh_failed: 1,
         last_error: None,
+        model_refit_point: None,
     }
 }
 

@@ -304,6 +304,7 @@ impl TargetRuntime {
             refresh_ok: 0,
             refresh_failed: 0,
             last_error: None,
+            model_refit_point: None,
         }
     }
 
@@ -538,6 +539,7 @@ impl TargetRuntime {
             refresh_ok: self.ok,
             refresh_failed: self.failed,
             last_error: self.last_error.clone(),
+            model_refit_point: self.model.as_ref().and(self.fitted_for),
             ..Self::initial_view(&self.cfg)
         }
     }

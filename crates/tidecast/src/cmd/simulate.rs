@@ -284,6 +284,7 @@ fn served_at(
         refresh_ok: 1,
         refresh_failed: 0,
         last_error: None,
+        model_refit_point: None,
     };
     view.serve(t).value
 }
