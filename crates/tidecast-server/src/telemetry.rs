@@ -372,7 +372,6 @@ fn encode_refreshes(
                 .encode_counter::<Labels, _, u64>(&n, None)?;
         }
     }
-    drop(m);
     gauge(
         encoder,
         "tidecast_target_model_refit_point_timestamp_seconds",

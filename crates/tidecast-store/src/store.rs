@@ -38,6 +38,16 @@ pub enum StoreError {
     /// A store URL this build cannot open.
     #[error("{0}")]
     Url(String),
+    /// An object store call failed.
+    #[error("{op} {url}: {reason}")]
+    Remote {
+        /// What was being done.
+        op: &'static str,
+        /// The store URL and key.
+        url: String,
+        /// The error.
+        reason: String,
+    },
 }
 
 type Result<T> = std::result::Result<T, StoreError>;
@@ -64,8 +74,12 @@ pub trait Store: Send + Sync + Debug {
     fn prune(&self, target: &str, keep: usize) -> Result<Vec<String>>;
 }
 
-/// Open a store from its URL: `file:///var/lib/tidecast/models` or a plain path.
+/// Open a store from its URL: `file:///var/lib/tidecast/models`, a plain path, or
+/// `s3://bucket/prefix` (S3 and S3-compatible servers; see [`crate::S3Store`]).
 pub fn open(url: &str) -> Result<Box<dyn Store>> {
+    if url.starts_with("s3://") {
+        return Ok(Box::new(crate::s3::S3Store::open(url)?));
+    }
     if let Some(path) = url.strip_prefix("file://") {
         if !path.starts_with('/') {
             return Err(StoreError::Url(format!(
@@ -77,7 +91,7 @@ pub fn open(url: &str) -> Result<Box<dyn Store>> {
     if url.contains("://") {
         let scheme = url.split("://").next().unwrap_or_default();
         return Err(StoreError::Url(format!(
-            "store URL {url:?}: scheme {scheme}:// is not supported (file:// or a path)"
+            "store URL {url:?}: scheme {scheme}:// is not supported (file://, s3:// or a path)"
         )));
     }
     Ok(Box::new(FileStore::new(url)))
@@ -100,7 +114,7 @@ fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> St
     }
 }
 
-fn check_name(target: &str) -> Result<()> {
+pub(crate) fn check_name(target: &str) -> Result<()> {
     let ok = !target.is_empty()
         && !target.starts_with('.')
         && target
