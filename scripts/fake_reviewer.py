@@ -20,7 +20,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
-        kind = self.path.rstrip("/").rsplit("/", 1)[-1]
+        kind = self.path.split("?")[0].rstrip("/").rsplit("/", 1)[-1]
         if kind == "tokenreviews":
             body["status"] = {"authenticated": True,
                               "user": {"username": "bench", "groups": ["bench"]}}
