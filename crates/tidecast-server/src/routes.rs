@@ -66,7 +66,7 @@ async fn record(State(state): State<AppState>, req: Request, next: Next) -> Resp
 /// authenticated and authorized caller. On success the credentials and identity headers
 /// are removed before the handler runs (as the generic server does) and the user is put in
 /// the request's extensions.
-async fn gate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+async fn gate(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let Some(auth) = state.auth.clone() else {
         return next.run(req).await;
     };
@@ -79,24 +79,20 @@ async fn gate(State(state): State<AppState>, mut req: Request, next: Next) -> Re
         .get::<Option<std::sync::Arc<crate::auth::PeerCertificates>>>()
         .cloned()
         .flatten();
+    let (mut parts, body) = req.into_parts();
     let checked = auth
         .check(
-            req.method(),
-            req.uri().path(),
-            req.headers(),
+            &parts.method,
+            parts.uri.path(),
+            &mut parts.headers,
             peer.as_deref(),
         )
         .await;
     match checked {
         Ok(user) => {
             state.telemetry.auth_outcome(crate::auth::Outcome::Allowed);
-            let headers = req.headers_mut();
-            headers.remove(header::AUTHORIZATION);
-            if let Some(rh) = &auth.settings().request_header {
-                crate::identity::clear_identity_headers(headers, &rh.names);
-            }
-            req.extensions_mut().insert(user);
-            next.run(req).await
+            parts.extensions.insert(user);
+            next.run(Request::from_parts(parts, body)).await
         }
         Err((outcome, answer)) => {
             state.telemetry.auth_outcome(outcome);

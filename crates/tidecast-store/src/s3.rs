@@ -152,42 +152,38 @@ impl Drop for S3Store {
 }
 
 impl Store for S3Store {
-    fn publish(&self, target: &str, bytes: &[u8], unix_millis: i64) -> Result<String> {
-        let hash = crate::artifact::sha256_hex(bytes);
-        let version = format!("v{unix_millis:013}-{}", &hash[..8]);
+    fn put_version(&self, target: &str, version: &str, bytes: &[u8]) -> Result<()> {
         let key = self.key(target, &format!("{version}.model"))?;
         match self.put(key, bytes.to_vec(), PutMode::Create) {
-            Ok(()) => {}
             // The same bytes at the same millisecond: already published.
-            Err(StoreError::Remote { reason, .. }) if reason.contains("already exists") => {}
-            Err(e) => return Err(e),
+            Err(StoreError::Remote { reason, .. }) if reason.contains("already exists") => Ok(()),
+            other => other,
         }
+    }
+
+    fn write_pointer(&self, target: &str, version: &str) -> Result<()> {
         self.put(
             self.key(target, "current")?,
             format!("{version}\n").into_bytes(),
             PutMode::Overwrite,
-        )?;
-        Ok(version)
+        )
+    }
+
+    fn remove(&self, target: &str, version: &str) -> Result<()> {
+        let key = self.key(target, &format!("{version}.model"))?;
+        let (store, url) = (self.store.clone(), self.url.clone());
+        self.run(async move {
+            store
+                .delete(&key)
+                .await
+                .map_err(|e| s3_error("removing", &format!("{url} {key}"), e))
+        })
     }
 
     fn current(&self, target: &str) -> Result<Option<String>> {
         Ok(self
             .get(self.key(target, "current")?)?
             .map(|b| String::from_utf8_lossy(&b).trim().to_string()))
-    }
-
-    fn set_current(&self, target: &str, version: &str) -> Result<()> {
-        if !self.versions(target)?.iter().any(|v| v == version) {
-            return Err(StoreError::NoSuchVersion {
-                target: target.into(),
-                version: version.into(),
-            });
-        }
-        self.put(
-            self.key(target, "current")?,
-            format!("{version}\n").into_bytes(),
-            PutMode::Overwrite,
-        )
     }
 
     fn read(&self, target: &str, version: &str) -> Result<Vec<u8>> {
@@ -232,27 +228,5 @@ impl Store for S3Store {
         }
         out.sort();
         Ok(out)
-    }
-
-    fn prune(&self, target: &str, keep: usize) -> Result<Vec<String>> {
-        let current = self.current(target)?;
-        let versions = self.versions(target)?;
-        let cut = versions.len().saturating_sub(keep.max(1));
-        let mut removed = Vec::new();
-        for v in &versions[..cut] {
-            if Some(v) == current.as_ref() {
-                continue;
-            }
-            let key = self.key(target, &format!("{v}.model"))?;
-            let (store, url) = (self.store.clone(), self.url.clone());
-            self.run(async move {
-                store
-                    .delete(&key)
-                    .await
-                    .map_err(|e| s3_error("removing", &format!("{url} {key}"), e))
-            })?;
-            removed.push(v.clone());
-        }
-        Ok(removed)
     }
 }

@@ -53,25 +53,63 @@ pub enum StoreError {
 type Result<T> = std::result::Result<T, StoreError>;
 
 /// Where artifacts are published and read. One writer at a time per store (the training
-/// job); any number of readers (the servers).
+/// job); any number of readers (the servers). A backend provides the primitives; publishing,
+/// rollback and pruning are the same on every backend.
 pub trait Store: Send + Sync + Debug {
-    /// Publish `bytes` as a new version of `target` and make it current, atomically: a
-    /// reader sees the previous complete version or the new complete one, never a part.
-    /// Returns the new version's name.
-    fn publish(&self, target: &str, bytes: &[u8], unix_millis: i64) -> Result<String>;
+    /// Write `bytes` as version `version` of `target`, whole or not at all (never
+    /// overwriting a different version).
+    fn put_version(&self, target: &str, version: &str, bytes: &[u8]) -> Result<()>;
+    /// Point `target` at `version`, atomically.
+    fn write_pointer(&self, target: &str, version: &str) -> Result<()>;
+    /// Delete a version.
+    fn remove(&self, target: &str, version: &str) -> Result<()>;
     /// The current version of `target`, if any.
     fn current(&self, target: &str) -> Result<Option<String>>;
-    /// Make `version` (which must exist) current: a rollback.
-    fn set_current(&self, target: &str, version: &str) -> Result<()>;
     /// A version's bytes.
     fn read(&self, target: &str, version: &str) -> Result<Vec<u8>>;
     /// The versions of `target`, oldest first.
     fn versions(&self, target: &str) -> Result<Vec<String>>;
     /// The targets with at least one version, sorted.
     fn targets(&self) -> Result<Vec<String>>;
+
+    /// Publish `bytes` as a new version of `target` and make it current: a reader sees the
+    /// previous complete version or the new complete one, never a part, because the
+    /// pointer moves only after the version is complete. Returns the new version's name.
+    fn publish(&self, target: &str, bytes: &[u8], unix_millis: i64) -> Result<String> {
+        check_name(target)?;
+        let hash = crate::artifact::sha256_hex(bytes);
+        let version = format!("v{unix_millis:013}-{}", &hash[..8]);
+        self.put_version(target, &version, bytes)?;
+        self.write_pointer(target, &version)?;
+        Ok(version)
+    }
+
+    /// Make `version` (which must exist) current: a rollback.
+    fn set_current(&self, target: &str, version: &str) -> Result<()> {
+        if !self.versions(target)?.iter().any(|v| v == version) {
+            return Err(StoreError::NoSuchVersion {
+                target: target.into(),
+                version: version.into(),
+            });
+        }
+        self.write_pointer(target, version)
+    }
+
     /// Remove all but the newest `keep` versions of `target`, never the current one;
     /// returns the removed.
-    fn prune(&self, target: &str, keep: usize) -> Result<Vec<String>>;
+    fn prune(&self, target: &str, keep: usize) -> Result<Vec<String>> {
+        let current = self.current(target)?;
+        let versions = self.versions(target)?;
+        let cut = versions.len().saturating_sub(keep.max(1));
+        let mut removed = Vec::new();
+        for v in &versions[..cut] {
+            if Some(v) != current.as_ref() {
+                self.remove(target, v)?;
+                removed.push(v.clone());
+            }
+        }
+        Ok(removed)
+    }
 }
 
 /// Open a store from its URL: `file:///var/lib/tidecast/models`, a plain path, or
@@ -167,15 +205,23 @@ fn sync_dir(dir: &Path) -> Result<()> {
 }
 
 impl Store for FileStore {
-    fn publish(&self, target: &str, bytes: &[u8], unix_millis: i64) -> Result<String> {
+    fn put_version(&self, target: &str, version: &str, bytes: &[u8]) -> Result<()> {
         let dir = self.dir(target)?;
         std::fs::create_dir_all(&dir).map_err(io("creating", &dir))?;
-        let hash = crate::artifact::sha256_hex(bytes);
-        let version = format!("v{unix_millis:013}-{}", &hash[..8]);
-        Self::write_atomic(&dir, &format!("{version}.{EXT}"), bytes)?;
-        // Only a complete version file is ever pointed at.
-        Self::write_atomic(&dir, POINTER, format!("{version}\n").as_bytes())?;
-        Ok(version)
+        Self::write_atomic(&dir, &format!("{version}.{EXT}"), bytes)
+    }
+
+    fn write_pointer(&self, target: &str, version: &str) -> Result<()> {
+        Self::write_atomic(
+            &self.dir(target)?,
+            POINTER,
+            format!("{version}\n").as_bytes(),
+        )
+    }
+
+    fn remove(&self, target: &str, version: &str) -> Result<()> {
+        let path = self.dir(target)?.join(format!("{version}.{EXT}"));
+        std::fs::remove_file(&path).map_err(io("removing", &path))
     }
 
     fn current(&self, target: &str) -> Result<Option<String>> {
@@ -185,17 +231,6 @@ impl Store for FileStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(io("reading", &path)(e)),
         }
-    }
-
-    fn set_current(&self, target: &str, version: &str) -> Result<()> {
-        let dir = self.dir(target)?;
-        if !self.versions(target)?.iter().any(|v| v == version) {
-            return Err(StoreError::NoSuchVersion {
-                target: target.into(),
-                version: version.into(),
-            });
-        }
-        Self::write_atomic(&dir, POINTER, format!("{version}\n").as_bytes())
     }
 
     fn read(&self, target: &str, version: &str) -> Result<Vec<u8>> {
@@ -248,23 +283,6 @@ impl Store for FileStore {
         }
         out.sort();
         Ok(out)
-    }
-
-    fn prune(&self, target: &str, keep: usize) -> Result<Vec<String>> {
-        let dir = self.dir(target)?;
-        let current = self.current(target)?;
-        let versions = self.versions(target)?;
-        let cut = versions.len().saturating_sub(keep.max(1));
-        let mut removed = Vec::new();
-        for v in &versions[..cut] {
-            if Some(v) == current.as_ref() {
-                continue;
-            }
-            let path = dir.join(format!("{v}.{EXT}"));
-            std::fs::remove_file(&path).map_err(io("removing", &path))?;
-            removed.push(v.clone());
-        }
-        Ok(removed)
     }
 }
 

@@ -109,6 +109,34 @@ pub(crate) fn config_hash(cfg: &Target) -> String {
     tidecast_store::sha256_hex(cfg.model_key.as_bytes())
 }
 
+/// The artifact of `model`, fitted for `cfg` at `refit_point` on `series` (which may
+/// reach further back than the window), scored with `scores`.
+pub(crate) fn artifact(
+    cfg: &Target,
+    series: &tidecast_core::Series,
+    refit_point: i64,
+    model: tidecast_models::Fitted,
+    scores: Vec<tidecast_models::HorizonScore>,
+    trained_at: i64,
+) -> tidecast_store::Artifact {
+    let window_start = refit_point - cfg.window + cfg.step;
+    tidecast_store::Artifact {
+        target: cfg.name.clone(),
+        config_hash: config_hash(cfg),
+        tidecast_version: env!("CARGO_PKG_VERSION").into(),
+        trained_at,
+        refit_point,
+        window_secs: cfg.window,
+        data_start: series.start().max(window_start),
+        data_end: refit_point,
+        samples: series.window(window_start, refit_point).observed(),
+        step: cfg.step,
+        model_name: model.name().to_string(),
+        scores,
+        model,
+    }
+}
+
 /// A PromQL query that must return a single series.
 #[derive(Debug)]
 pub(crate) struct PrometheusSource {
@@ -252,8 +280,10 @@ pub(crate) struct TargetRuntime {
     model: Option<tidecast_models::Fitted>,
     fitted_for: Option<i64>,
     models: Option<Arc<StoredModels>>,
-    /// The store version the model came from (`None`: fitted here).
-    stored_version: Option<String>,
+    /// The last store version read for this target (loaded, or found unusable).
+    checked_version: Option<String>,
+    /// Why the store's current model could not be used, if it could not.
+    store_problem: Option<String>,
     live: Option<Observation>,
     forecast: ServedForecast,
     horizons: Vec<(i64, f64)>,
@@ -275,7 +305,8 @@ impl TargetRuntime {
             model: None,
             fitted_for: None,
             models: None,
-            stored_version: None,
+            checked_version: None,
+            store_problem: None,
             live: None,
             forecast: ServedForecast::default(),
             horizons: Vec::new(),
@@ -318,58 +349,72 @@ impl TargetRuntime {
         served_steps(&self.cfg)
     }
 
-    /// The store's current model for this target if it is new to this runtime and usable
-    /// at `refit_point`: trained under the same settings, at `refit_point` (or earlier when
-    /// this server may not fit its own). `Ok(None)`: nothing new.
-    fn stored_model(
-        &self,
-        models: &StoredModels,
-        refit_point: i64,
-    ) -> Result<Option<(String, tidecast_store::Artifact)>, String> {
-        let name = &self.cfg.name;
-        let Some(version) = models.store.current(name).map_err(|e| e.to_string())? else {
-            return Ok(None);
+    /// Swap in the store's current model if it is new to this runtime and usable at
+    /// `refit_point`: trained under the same settings, at `refit_point` (or earlier when this
+    /// server may not fit its own); true if it did. Each version is read and decoded once:
+    /// one found unusable is not read again (a version for a later refit point, from a
+    /// clock ahead of this one, is looked at again).
+    fn load_stored(&mut self, refit_point: i64) -> bool {
+        let Some(models) = self.models.clone() else {
+            return false;
         };
-        if self.stored_version.as_ref() == Some(&version) {
-            return Ok(None);
-        }
-        let bytes = models
-            .store
-            .read(name, &version)
-            .map_err(|e| e.to_string())?;
-        let artifact = tidecast_store::Artifact::decode(&bytes)
-            .map_err(|e| format!("{name}/{version}.model: {e}"))?;
-        if artifact.config_hash != config_hash(&self.cfg) {
-            return Err(format!(
-                "{name}/{version}.model was trained under other settings (config hash {} here {})",
-                &artifact.config_hash[..12.min(artifact.config_hash.len())],
-                &config_hash(&self.cfg)[..12]
-            ));
-        }
+        let name = self.cfg.name.clone();
+        let read = models.store.current(&name).and_then(|v| match v {
+            Some(v) if self.checked_version.as_ref() != Some(&v) => {
+                models.store.read(&name, &v).map(|bytes| Some((v, bytes)))
+            }
+            _ => Ok(None),
+        });
+        let (version, bytes) = match read {
+            Ok(Some(found)) => found,
+            Ok(None) => return false,
+            Err(e) => {
+                self.store_problem(e.to_string());
+                return false;
+            }
+        };
+        let artifact = match tidecast_store::Artifact::decode(&bytes) {
+            Ok(a) if a.config_hash == config_hash(&self.cfg) => a,
+            Ok(a) => {
+                self.checked_version = Some(version.clone());
+                self.store_problem(format!(
+                    "{name}/{version}.model was trained under other settings (config hash {} here {})",
+                    &a.config_hash[..12.min(a.config_hash.len())],
+                    &config_hash(&self.cfg)[..12]
+                ));
+                return false;
+            }
+            Err(e) => {
+                self.checked_version = Some(version.clone());
+                self.store_problem(format!("{name}/{version}.model: {e}"));
+                return false;
+            }
+        };
         let current = self.fitted_for.unwrap_or(i64::MIN);
         let usable = artifact.refit_point == refit_point
             || (!models.fit_locally
                 && artifact.refit_point <= refit_point
                 && artifact.refit_point >= current);
-        Ok(usable.then_some((version, artifact)))
-    }
-
-    /// Swap in the store's model if it has a new usable one; true if it did.
-    fn load_stored(&mut self, refit_point: i64) -> Result<bool, String> {
-        let Some(models) = self.models.clone() else {
-            return Ok(false);
-        };
-        let Some((version, artifact)) = self.stored_model(&models, refit_point)? else {
-            return Ok(false);
-        };
+        if artifact.refit_point <= refit_point {
+            self.checked_version = Some(version.clone());
+        }
+        if !usable {
+            return false;
+        }
         tracing::info!(
             target_name = %self.cfg.name, %version, model = %artifact.model_name,
             refit_point = %format_timestamp(artifact.refit_point), "model loaded from the store"
         );
         self.fitted_for = Some(artifact.refit_point);
         self.model = Some(artifact.model);
-        self.stored_version = Some(version);
-        Ok(true)
+        self.store_problem = None;
+        true
+    }
+
+    /// The store's current model cannot be used: logged, and kept for the refresh error.
+    fn store_problem(&mut self, why: String) {
+        tracing::warn!(target_name = %self.cfg.name, reason = %why, "stored model not used; the current model keeps serving");
+        self.store_problem = Some(why);
     }
 
     /// One refresh at `now`: never panics, always publishes a view.
@@ -410,31 +455,23 @@ impl TargetRuntime {
         let refit_point = self.forecaster.refit_point(now_grid);
         // A new version in the store replaces the model between two refreshes (the view is
         // published whole, so a request sees the old model's answer or the new one's).
-        let loaded = match self.load_stored(refit_point) {
-            Ok(loaded) => loaded,
-            Err(why) => {
-                tracing::warn!(target_name = %self.cfg.name, reason = %why, "stored model not used; the current model keeps serving");
-                if self.models.as_ref().is_some_and(|m| !m.fit_locally) && self.model.is_none() {
-                    return Err(RefreshError::NoStoredModel(why));
+        let loaded = self.load_stored(refit_point);
+        if !loaded && self.fitted_for != Some(refit_point) {
+            if self.models.as_ref().is_none_or(|m| m.fit_locally) {
+                match self.refit(refit_point, fits).await {
+                    Ok(()) => {}
+                    // Keep serving from the old model's state; the next refresh retries.
+                    Err(e) if self.model.is_some() => {
+                        tracing::warn!(target_name = %self.cfg.name, error = %Causes(&e), "refit failed; keeping the previous model");
+                    }
+                    Err(e) => return Err(e),
                 }
-                false
-            }
-        };
-        let may_fit = self.models.as_ref().is_none_or(|m| m.fit_locally);
-        if !loaded && self.fitted_for != Some(refit_point) && !may_fit && self.model.is_none() {
-            return Err(RefreshError::NoStoredModel(format!(
-                "nothing for {} yet",
-                self.cfg.name
-            )));
-        }
-        if !loaded && self.fitted_for != Some(refit_point) && may_fit {
-            match self.refit(refit_point, fits).await {
-                Ok(()) => {}
-                // Keep serving from the old model's state; the next refresh retries.
-                Err(e) if self.model.is_some() => {
-                    tracing::warn!(target_name = %self.cfg.name, error = %Causes(&e), "refit failed; keeping the previous model");
-                }
-                Err(e) => return Err(e),
+            } else if self.model.is_none() {
+                return Err(RefreshError::NoStoredModel(
+                    self.store_problem
+                        .clone()
+                        .unwrap_or_else(|| format!("nothing for {} yet", self.cfg.name)),
+                ));
             }
         }
         let steps = self.steps();
@@ -526,7 +563,6 @@ impl TargetRuntime {
         }
         self.model = Some(model);
         self.fitted_for = Some(refit_point);
-        self.stored_version = None;
         Ok(())
     }
 

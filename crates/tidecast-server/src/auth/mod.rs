@@ -214,13 +214,15 @@ impl Auth {
         matches!(self.authz, authz::Mode::Review(_))
     }
 
-    /// Authenticate and authorize one request. `Ok` carries the user; `Err` is the answer
-    /// to give (401, 403 or 500 Status), already logged with its reason.
+    /// Authenticate and authorize one request. `Ok` carries the user, and the credentials
+    /// and identity headers are then removed from `headers` (as the generic server does,
+    /// so a handler never sees them); `Err` is the answer to give (401, 403 or 500 Status),
+    /// already logged with its reason.
     pub async fn check(
         &self,
         method: &axum::http::Method,
         path: &str,
-        headers: &axum::http::HeaderMap,
+        headers: &mut axum::http::HeaderMap,
         peer: Option<&PeerCertificates>,
     ) -> Result<User, (Outcome, ApiError)> {
         let settings = self.settings.load();
@@ -237,7 +239,13 @@ impl Auth {
         };
         let attrs = Attributes::of(method, path);
         match self.authz.authorize(&user, &attrs).await {
-            Decision::Allow => Ok(user),
+            Decision::Allow => {
+                headers.remove(axum::http::header::AUTHORIZATION);
+                if let Some(rh) = &settings.request_header {
+                    crate::identity::clear_identity_headers(headers, &rh.names);
+                }
+                Ok(user)
+            }
             Decision::Deny(why) => {
                 let msg = attrs.forbidden(&user.name, &why);
                 tracing::warn!(%path, user = %user.name, reason = %msg, "request refused: forbidden");

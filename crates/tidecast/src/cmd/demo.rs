@@ -241,7 +241,6 @@ fn write_histories(
 /// files are the same on every run).
 fn write_models(url: &str, cfg: &Config, services: &[(String, f64, f64)], sim0: f64) -> Result<()> {
     use anyhow::Context;
-    use tidecast_core::Predict;
     let store = tidecast_store::open(url).map_err(|e| usage(format!("--write-models: {e}")))?;
     for (i, (t, (name, idle, peak))) in cfg.targets.iter().zip(services).enumerate() {
         let g = generator(i, *idle, *peak, sim0);
@@ -255,21 +254,8 @@ fn write_models(url: &str, cfg: &Config, services: &[(String, f64, f64)], sim0: 
             .collect();
         let series = tidecast_core::Series::new(start, t.step, values)?;
         let model = forecaster.fit_at(&series, refit_point, crate::runtime::fit_steps(t))?;
-        let artifact = tidecast_store::Artifact {
-            target: t.name.clone(),
-            config_hash: crate::runtime::config_hash(t),
-            tidecast_version: env!("CARGO_PKG_VERSION").into(),
-            trained_at: refit_point,
-            refit_point,
-            window_secs: t.window,
-            data_start: start,
-            data_end: refit_point,
-            samples: series.observed(),
-            step: t.step,
-            model_name: model.name().to_string(),
-            scores: Vec::new(),
-            model,
-        };
+        let artifact =
+            crate::runtime::artifact(t, &series, refit_point, model, Vec::new(), refit_point);
         let version = store
             .publish(name, &artifact.encode()?, refit_point * 1000)
             .with_context(|| format!("publishing {name}"))?;

@@ -314,23 +314,8 @@ async fn train(
         };
         return Ok(());
     }
-    let artifact = Artifact {
-        target: t.name.clone(),
-        config_hash: hash,
-        tidecast_version: env!("CARGO_PKG_VERSION").into(),
-        trained_at: s.now,
-        refit_point,
-        window_secs: t.window,
-        data_start: series.start().max(refit_point - t.window + step),
-        data_end: refit_point,
-        samples: series
-            .window(refit_point - t.window + step, refit_point)
-            .observed(),
-        step,
-        model_name: model.name().to_string(),
-        scores: candidate_scores,
-        model,
-    };
+    let artifact =
+        crate::runtime::artifact(t, &series, refit_point, model, candidate_scores, s.now);
     let bytes = artifact.encode()?;
     let version = store.publish(&t.name, &bytes, (SystemClock.now() * 1000.0) as i64)?;
     store.prune(&t.name, s.keep)?;
