@@ -75,6 +75,15 @@ pub(crate) enum Command {
     /// over --lead. Prints breach minutes (load above the ready pods' capacity), unserved
     /// load, pod-hours and scale events of each; --json writes them as JSON.
     Simulate(SimulateArgs),
+    /// Write an HTML report for analysts: forecast against actual, errors by hour and
+    /// horizon, coverage and, with --hpa, the replays and the frontier.
+    ///
+    /// Backtests each history over --from..--to (an origin every --every, --horizon ahead)
+    /// and, with --hpa and --pod-capacity, replays the HPA as simulate does (and sweeps with
+    /// --sweep-leads/--sweep-quantiles). Writes one self-contained HTML file (inline SVG,
+    /// nothing fetched), with an overview table when there are several histories, and with
+    /// --parquet the forecasts and replay steps for notebooks.
+    Report(ReportArgs),
     /// Refit every target of a serve config from Prometheus and publish the models to the
     /// model store (the scheduled retraining job).
     ///
@@ -402,15 +411,32 @@ pub(crate) struct SimulateArgs {
     pub(crate) history: HistoryArgs,
     #[command(flatten)]
     pub(crate) model: ModelArgs,
-    /// The HorizontalPodAutoscaler manifest (autoscaling/v2 YAML) to replay.
+    #[command(flatten)]
+    pub(crate) replay: ReplayArgs,
+    /// Write the results as JSON to this file (`-`: stdout).
     #[arg(long, value_name = "FILE")]
-    pub(crate) hpa: PathBuf,
+    pub(crate) json: Option<PathBuf>,
+    /// Write the timeline, one row per sync, as CSV or Parquet (by extension), for notebooks:
+    /// timestamp, load, and replicas, ready pods and capacity of each of reactive, predictive
+    /// and oracle.
+    #[arg(long, value_name = "FILE", conflicts_with = "sweep_leads")]
+    pub(crate) out: Option<PathBuf>,
+}
+
+/// The HPA replay: the manifest, the cluster's timing, what is served, and the sweep.
+#[derive(Debug, Args)]
+pub(crate) struct ReplayArgs {
+    /// The HorizontalPodAutoscaler manifest (autoscaling/v2 YAML) to replay (required by
+    /// simulate; report replays only when it is given).
+    #[arg(long, value_name = "FILE", requires = "pod_capacity")]
+    pub(crate) hpa: Option<PathBuf>,
     /// The External metric of the manifest to drive (needed when it has several).
     #[arg(long, value_name = "NAME")]
     pub(crate) metric: Option<String>,
-    /// Load one ready pod serves; load above ready pods x this is a breach.
-    #[arg(long, value_name = "N")]
-    pub(crate) pod_capacity: f64,
+    /// Load one ready pod serves; load above ready pods x this is a breach (required with
+    /// --hpa).
+    #[arg(long, value_name = "N", requires = "hpa")]
+    pub(crate) pod_capacity: Option<f64>,
     /// Start of the replayed stretch; default: the first sample plus 14 days of training.
     #[arg(long, value_name = "TIME")]
     pub(crate) from: Option<String>,
@@ -433,14 +459,6 @@ pub(crate) struct SimulateArgs {
     /// The HPA controller's sync period.
     #[arg(long, default_value = "15s", value_name = "DURATION")]
     pub(crate) sync: String,
-    /// Write the results as JSON to this file (`-`: stdout).
-    #[arg(long, value_name = "FILE")]
-    pub(crate) json: Option<PathBuf>,
-    /// Write the timeline, one row per sync, as CSV or Parquet (by extension), for notebooks:
-    /// timestamp, load, and replicas, ready pods and capacity of each of reactive, predictive
-    /// and oracle.
-    #[arg(long, value_name = "FILE", conflicts_with = "sweep_leads")]
-    pub(crate) out: Option<PathBuf>,
     /// Sweep these leads (with --sweep-quantiles): the cost/safety frontier and a
     /// recommendation chosen on the first half of the stretch, shown on the second.
     #[arg(long, value_delimiter = ',', value_name = "DURATION,...")]
@@ -457,6 +475,40 @@ pub(crate) struct SimulateArgs {
     /// this many times the oracle's pod-hours (same lead, same half).
     #[arg(long, default_value_t = 1.10, value_name = "RATIO")]
     pub(crate) budget: f64,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ReportArgs {
+    /// Series files (CSV or Parquet, by extension), one target each; repeat the flag or list
+    /// several. The target is named after the file.
+    #[arg(long, value_name = "FILE", num_args = 1.., required = true)]
+    pub(crate) history: Vec<PathBuf>,
+    /// Name of the timestamp column.
+    #[arg(long, default_value = "timestamp", value_name = "NAME")]
+    pub(crate) timestamp_column: String,
+    /// Name of the value column.
+    #[arg(long, default_value = "value", value_name = "NAME")]
+    pub(crate) value_column: String,
+    /// Grid step; inferred from each file as the most common spacing when omitted.
+    #[arg(long, value_name = "DURATION")]
+    pub(crate) step: Option<String>,
+    #[command(flatten)]
+    pub(crate) model: ModelArgs,
+    #[command(flatten)]
+    pub(crate) replay: ReplayArgs,
+    /// Time between the backtest's origins over --from..--to.
+    #[arg(long, default_value = "1h", value_name = "DURATION")]
+    pub(crate) every: String,
+    /// How far ahead each origin forecasts (errors by horizon go this far).
+    #[arg(long, default_value = "1h", value_name = "DURATION")]
+    pub(crate) horizon: String,
+    /// The HTML file to write.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) out: PathBuf,
+    /// Also write forecasts.parquet and, with --hpa, replay.parquet into this directory
+    /// (columns in docs/cli.md), one row per forecast step or sync, every target in one file.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) parquet: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -85,7 +85,11 @@ fn replay(
 
 /// The output table, one row per origin and step: `origin,timestamp,forecast,lower,upper,
 /// actual` and the extra quantiles; with the number of rows.
-fn columns(series: &Series, results: &[OriginForecast], levels: &Levels) -> (Vec<Column>, usize) {
+pub(crate) fn columns(
+    series: &Series,
+    results: &[OriginForecast],
+    levels: &Levels,
+) -> (Vec<Column>, usize) {
     let rows: usize = results.iter().map(|r| r.forecast.len()).sum();
     let mut origin = Vec::with_capacity(rows);
     let mut ts = Vec::with_capacity(rows);

@@ -1,13 +1,14 @@
 //! One module per subcommand.
 
-mod backtest;
+pub(crate) mod backtest;
 pub(crate) mod certs;
 mod demo;
 mod fetch;
 mod forecast;
 mod models;
+mod report;
 mod serve;
-mod simulate;
+pub(crate) mod simulate;
 pub(crate) mod train;
 
 use crate::cli::{Cli, Command};
@@ -20,6 +21,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve::run(&args),
         Command::Demo(args) => demo::run(&args),
         Command::Simulate(args) => simulate::run(&args),
+        Command::Report(args) => report::run(&args),
         Command::Train(args) => train::run(&args),
         Command::Models(args) => models::run(&args),
         Command::Certs(args) => certs::run(&args),

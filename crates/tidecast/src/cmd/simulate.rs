@@ -1,7 +1,7 @@
 //! `tidecast simulate`: the HPA replayed on a history three ways, so an analyst sees what a
 //! lead and a quantile buy and cost on their own service.
 
-use crate::cli::SimulateArgs;
+use crate::cli::{ModelArgs, ReplayArgs, SimulateArgs};
 use crate::history::{self, usage};
 use anyhow::{Context, Result};
 use std::collections::BTreeMap;
@@ -17,97 +17,135 @@ const DEFAULT_TRAINING_DAYS: i64 = 14;
 
 pub(crate) fn run(args: &SimulateArgs) -> Result<()> {
     let (series, source) = history::load(&args.history)?;
-    let text = std::fs::read_to_string(&args.hpa)
-        .with_context(|| format!("reading {}", args.hpa.display()))?;
-    let hpa = HpaSpec::from_yaml(&text, args.metric.as_deref())
-        .map_err(|e| usage(format!("{}: {e}", args.hpa.display())))?;
-    let setup = Setup::new(args, &series)?;
-    let trace: Vec<(i64, f64)> = (0..series.len())
-        .filter(|i| !series.values()[*i].is_nan())
-        .map(|i| (series.timestamp(i), series.values()[i]))
-        .collect();
-    let replayer = Replayer {
-        hpa: &hpa,
-        setup: &setup,
-        trace: &trace,
-        pod_capacity: args.pod_capacity,
-    };
-    if !args.sweep_leads.is_empty() {
-        return sweep(args, &series, &source, &replayer);
+    if args.replay.hpa.is_none() {
+        return Err(usage("simulate needs --hpa FILE and --pod-capacity N"));
     }
-    let results = backtest(args, &series, &setup, &[args.quantile], setup.lead, &source)?;
-    let served = served_map(&results, 0);
-    let span = (setup.from, setup.to);
-    let outcomes = [
-        ("reactive", replayer.reactive(span)),
-        ("predictive", replayer.predictive(span, &served, setup.lead)),
-        ("oracle", replayer.oracle(span, setup.lead)),
-    ];
-    print_table(&setup, &outcomes);
+    let plan = Plan::new(&args.replay, &series)?;
+    if !args.replay.sweep_leads.is_empty() {
+        let sweep = plan.sweep(&args.replay, &args.model, &series, &source)?;
+        print_sweep(&sweep);
+        if let Some(path) = &args.json {
+            write_json(path, &sweep_json(&sweep))?;
+        }
+        return Ok(());
+    }
+    let outcomes = plan.compare(&args.model, &series, &source)?;
+    print_table(&plan.setup, &outcomes);
     if let Some(path) = &args.json {
-        write_json(path, &summary(args, &setup, &outcomes))?;
+        write_json(path, &summary(&plan, &outcomes))?;
     }
     if let Some(path) = &args.out {
-        write_timeline(path, &trace, args.pod_capacity, &outcomes)?;
+        write_table(Some(path), &plan.timeline(&outcomes))?;
     }
     Ok(())
 }
 
-/// One row per sync: the load then, and each replay's replicas, ready pods and capacity.
-fn write_timeline(
-    path: &std::path::Path,
-    trace: &[(i64, f64)],
-    pod_capacity: f64,
-    outcomes: &[(&str, Outcome)],
-) -> Result<()> {
-    let syncs: Vec<i64> = outcomes[0].1.replicas.iter().map(|r| r.0).collect();
-    let load = syncs
-        .iter()
-        .map(|t| latest(trace, *t).map_or(f64::NAN, |(_, v)| v))
-        .collect();
-    let mut columns = vec![
-        Column::Timestamp("timestamp".into(), syncs),
-        Column::Float("load".into(), load),
-    ];
-    for (name, o) in outcomes {
-        let col = |f: &dyn Fn(&(i64, i32, i32)) -> f64| o.replicas.iter().map(f).collect();
-        columns.push(Column::Float(
-            format!("{name}_replicas"),
-            col(&|r| f64::from(r.1)),
-        ));
-        columns.push(Column::Float(
-            format!("{name}_ready"),
-            col(&|r| f64::from(r.2)),
-        ));
-        columns.push(Column::Float(
-            format!("{name}_capacity"),
-            col(&|r| f64::from(r.2) * pod_capacity),
-        ));
+/// The HPA, the trace and the cluster: what every replay of one history shares.
+pub(crate) struct Plan {
+    hpa: HpaSpec,
+    pub(crate) setup: Setup,
+    trace: Vec<(i64, f64)>,
+    pub(crate) pod_capacity: f64,
+    pub(crate) quantile: f64,
+}
+
+/// The three replays of one setting, by name: reactive, predictive, oracle.
+pub(crate) type Outcomes = Vec<(&'static str, Outcome)>;
+
+impl Plan {
+    /// Reads the HPA manifest of `args` (which must name one) and checks the stretch
+    /// against the history.
+    pub(crate) fn new(args: &ReplayArgs, series: &Series) -> Result<Self> {
+        let (Some(path), Some(pod_capacity)) = (&args.hpa, args.pod_capacity) else {
+            return Err(usage("the replay needs --hpa FILE and --pod-capacity N"));
+        };
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let hpa = HpaSpec::from_yaml(&text, args.metric.as_deref())
+            .map_err(|e| usage(format!("{}: {e}", path.display())))?;
+        if !pod_capacity.is_finite() || pod_capacity <= 0.0 {
+            return Err(usage("--pod-capacity must be positive"));
+        }
+        Ok(Self {
+            hpa,
+            setup: Setup::new(args, series)?,
+            trace: (0..series.len())
+                .filter(|i| !series.values()[*i].is_nan())
+                .map(|i| (series.timestamp(i), series.values()[i]))
+                .collect(),
+            pod_capacity,
+            quantile: args.quantile,
+        })
     }
-    write_table(Some(path), &columns)?;
-    Ok(())
-}
 
-/// The HPA replayed on the trace with one metric or another.
-struct Replayer<'a> {
-    hpa: &'a HpaSpec,
-    setup: &'a Setup,
-    trace: &'a [(i64, f64)],
-    pod_capacity: f64,
-}
+    /// Reactive, predictive at the plan's lead and quantile, and oracle, over the stretch.
+    pub(crate) fn compare(
+        &self,
+        model: &ModelArgs,
+        series: &Series,
+        source: &str,
+    ) -> Result<Outcomes> {
+        let results = backtest(
+            model,
+            series,
+            &self.setup,
+            &[self.quantile],
+            self.setup.lead,
+            source,
+        )?;
+        let served = served_map(&results, 0);
+        let span = (self.setup.from, self.setup.to);
+        Ok(vec![
+            ("reactive", self.reactive(span)),
+            (
+                "predictive",
+                self.predictive(span, &served, self.setup.lead),
+            ),
+            ("oracle", self.oracle(span, self.setup.lead)),
+        ])
+    }
 
-impl Replayer<'_> {
+    /// The load at `t`: the newest observation then (NaN before the first).
+    pub(crate) fn load_at(&self, t: i64) -> f64 {
+        self.live(t).unwrap_or(f64::NAN)
+    }
+
+    /// One row per sync: the load then, and each replay's replicas, ready pods and capacity.
+    pub(crate) fn timeline(&self, outcomes: &[(&str, Outcome)]) -> Vec<Column> {
+        let syncs: Vec<i64> = outcomes[0].1.replicas.iter().map(|r| r.0).collect();
+        let load = syncs.iter().map(|t| self.load_at(*t)).collect();
+        let mut columns = vec![
+            Column::Timestamp("timestamp".into(), syncs),
+            Column::Float("load".into(), load),
+        ];
+        for (name, o) in outcomes {
+            let col = |f: &dyn Fn(&(i64, i32, i32)) -> f64| o.replicas.iter().map(f).collect();
+            columns.push(Column::Float(
+                format!("{name}_replicas"),
+                col(&|r| f64::from(r.1)),
+            ));
+            columns.push(Column::Float(
+                format!("{name}_ready"),
+                col(&|r| f64::from(r.2)),
+            ));
+            columns.push(Column::Float(
+                format!("{name}_capacity"),
+                col(&|r| f64::from(r.2) * self.pod_capacity),
+            ));
+        }
+        columns
+    }
+
     fn live(&self, t: i64) -> Option<f64> {
-        latest(self.trace, t).map(|(_, v)| v)
+        latest(&self.trace, t).map(|(_, v)| v)
     }
 
     fn run(&self, (from, to): (i64, i64), metric: &dyn Fn(i64) -> Result<f64, String>) -> Outcome {
-        let initial = initial_replicas(self.hpa, self.live(from).unwrap_or(0.0));
-        let c = self.setup.cluster;
+        let initial = initial_replicas(&self.hpa, self.live(from).unwrap_or(0.0));
         replay(
-            self.hpa,
-            c,
-            self.trace,
+            &self.hpa,
+            self.setup.cluster,
+            &self.trace,
             (from, to),
             self.pod_capacity,
             initial,
@@ -129,13 +167,15 @@ impl Replayer<'_> {
         served: &BTreeMap<i64, ServedForecast>,
         lead: i64,
     ) -> Outcome {
-        self.run(span, &|t| served_at(served, lead, latest(self.trace, t), t))
+        self.run(span, &|t| {
+            served_at(served, lead, latest(&self.trace, t), t)
+        })
     }
 
     /// On the true peak over `[t, t + lead]`.
     fn oracle(&self, span: (i64, i64), lead: i64) -> Outcome {
         self.run(span, &|t| {
-            peak(self.trace, t, t + lead)
+            peak(&self.trace, t, t + lead)
                 .or(self.live(t))
                 .ok_or_else(|| "no data".to_string())
         })
@@ -143,16 +183,16 @@ impl Replayer<'_> {
 }
 
 /// The replayed stretch and the cluster's timing.
-struct Setup {
-    from: i64,
-    to: i64,
-    lead: i64,
+pub(crate) struct Setup {
+    pub(crate) from: i64,
+    pub(crate) to: i64,
+    pub(crate) lead: i64,
     step: i64,
-    cluster: Cluster,
+    pub(crate) cluster: Cluster,
 }
 
 impl Setup {
-    fn new(args: &SimulateArgs, series: &Series) -> Result<Self> {
+    fn new(args: &ReplayArgs, series: &Series) -> Result<Self> {
         let (first, last) = (series.start(), series.end().expect("a series has points"));
         let from = match &args.from {
             Some(v) => history::instant("from", v)?,
@@ -170,9 +210,6 @@ impl Setup {
                 format_timestamp(first),
                 format_timestamp(last)
             )));
-        }
-        if !args.pod_capacity.is_finite() || args.pod_capacity <= 0.0 {
-            return Err(usage("--pod-capacity must be positive"));
         }
         if !(args.quantile > 0.0 && args.quantile < 1.0) {
             return Err(usage(format!(
@@ -218,14 +255,14 @@ fn nodes(spec: &str) -> Result<Nodes> {
 /// The forecasts serve would hold after each refresh: an honest backtest with an origin every
 /// step over the stretch, at `quantiles`, `lead` ahead.
 fn backtest(
-    args: &SimulateArgs,
+    model: &ModelArgs,
     series: &Series,
     setup: &Setup,
     quantiles: &[f64],
     lead: i64,
     source: &str,
 ) -> Result<Vec<OriginForecast>> {
-    let (forecaster, _) = history::forecaster(&args.model)?;
+    let (forecaster, _) = history::forecaster(model)?;
     let forecaster = forecaster.quantiles(quantiles);
     let first = setup.from.div_euclid(setup.step) * setup.step - setup.step;
     let origins: Vec<i64> = (0..)
@@ -353,14 +390,15 @@ fn outcome_json(o: &Outcome) -> serde_json::Value {
     v
 }
 
-fn summary(args: &SimulateArgs, setup: &Setup, outcomes: &[(&str, Outcome)]) -> serde_json::Value {
+fn summary(plan: &Plan, outcomes: &[(&str, Outcome)]) -> serde_json::Value {
+    let setup = &plan.setup;
     let mut doc = serde_json::json!({
         "from": format_timestamp(setup.from),
         "to": format_timestamp(setup.to),
         "lead_seconds": setup.lead,
-        "quantile": args.quantile,
+        "quantile": plan.quantile,
         "startup_seconds": setup.cluster.startup_secs,
-        "pod_capacity": args.pod_capacity,
+        "pod_capacity": plan.pod_capacity,
     });
     for (name, o) in outcomes {
         doc[*name] = outcome_json(o);
@@ -394,73 +432,97 @@ impl Stopwatch {
 }
 
 /// One cell of the sweep on one half: the predictive outcome and the oracle's pod-hours.
-struct Cell {
-    lead: i64,
-    quantile: f64,
-    halves: [Outcome; 2],
-    oracle_pod_hours: [f64; 2],
+pub(crate) struct Cell {
+    pub(crate) lead: i64,
+    pub(crate) quantile: f64,
+    pub(crate) halves: [Outcome; 2],
+    pub(crate) oracle_pod_hours: [f64; 2],
 }
 
-/// The lead x quantile grid on both halves of the stretch, and the recommendation: the
-/// fewest breach minutes on the first half within `--budget` x the oracle's pod-hours
-/// there, shown on the second half, where it was not chosen.
-fn sweep(args: &SimulateArgs, series: &Series, source: &str, r: &Replayer) -> Result<()> {
-    if args.sweep_quantiles.is_empty() {
-        return Err(usage("--sweep-leads needs --sweep-quantiles"));
+impl Cell {
+    /// Pod-hours over the oracle's on half `h`.
+    pub(crate) fn ratio(&self, h: usize) -> f64 {
+        self.halves[h].pod_hours / self.oracle_pod_hours[h].max(f64::MIN_POSITIVE)
     }
-    if let Some(q) = args
-        .sweep_quantiles
-        .iter()
-        .find(|q| !(**q > 0.0 && **q < 1.0))
-    {
-        return Err(usage(format!("--sweep-quantiles: {q} is outside (0, 1)")));
-    }
-    let leads = args
-        .sweep_leads
-        .iter()
-        .map(|l| history::duration("sweep-leads", l))
-        .collect::<Result<Vec<i64>>>()?;
-    let longest = leads.iter().copied().max().unwrap_or(r.setup.lead);
-    let clock = Stopwatch::start();
-    let results = backtest(
-        args,
-        series,
-        r.setup,
-        &args.sweep_quantiles,
-        longest,
-        source,
-    )?;
-    let backtest_secs = clock.secs();
-    let mid = r.setup.from + (r.setup.to - r.setup.from) / 2;
-    let halves = [(r.setup.from, mid), (mid, r.setup.to)];
-    // Each quantile's forecasts serve every lead: built once, not once per cell.
-    let served: Vec<_> = (0..args.sweep_quantiles.len())
-        .map(|k| served_map(&results, k))
-        .collect();
-    let mut cells = Vec::new();
-    for &lead in &leads {
-        let oracle = halves.map(|h| r.oracle(h, lead).pod_hours);
-        for (&quantile, served) in args.sweep_quantiles.iter().zip(&served) {
-            cells.push(Cell {
-                lead,
-                quantile,
-                halves: halves.map(|h| r.predictive(h, served, lead)),
-                oracle_pod_hours: oracle,
-            });
+}
+
+/// The lead x quantile grid on both halves of the stretch and the recommendation.
+pub(crate) struct Sweep {
+    pub(crate) cells: Vec<Cell>,
+    pub(crate) chosen: Option<usize>,
+    pub(crate) budget: f64,
+    pub(crate) halves: [(i64, i64); 2],
+}
+
+impl Plan {
+    /// The lead x quantile grid on both halves of the stretch, and the recommendation: the
+    /// fewest breach minutes on the first half within `--budget` x the oracle's pod-hours
+    /// there, shown on the second half, where it was not chosen.
+    pub(crate) fn sweep(
+        &self,
+        args: &ReplayArgs,
+        model: &ModelArgs,
+        series: &Series,
+        source: &str,
+    ) -> Result<Sweep> {
+        if args.sweep_quantiles.is_empty() {
+            return Err(usage("--sweep-leads needs --sweep-quantiles"));
         }
+        if let Some(q) = args
+            .sweep_quantiles
+            .iter()
+            .find(|q| !(**q > 0.0 && **q < 1.0))
+        {
+            return Err(usage(format!("--sweep-quantiles: {q} is outside (0, 1)")));
+        }
+        let leads = args
+            .sweep_leads
+            .iter()
+            .map(|l| history::duration("sweep-leads", l))
+            .collect::<Result<Vec<i64>>>()?;
+        let longest = leads.iter().copied().max().unwrap_or(self.setup.lead);
+        let clock = Stopwatch::start();
+        let results = backtest(
+            model,
+            series,
+            &self.setup,
+            &args.sweep_quantiles,
+            longest,
+            source,
+        )?;
+        let backtest_secs = clock.secs();
+        let mid = self.setup.from + (self.setup.to - self.setup.from) / 2;
+        let halves = [(self.setup.from, mid), (mid, self.setup.to)];
+        // Each quantile's forecasts serve every lead: built once, not once per cell.
+        let served: Vec<_> = (0..args.sweep_quantiles.len())
+            .map(|k| served_map(&results, k))
+            .collect();
+        let mut cells = Vec::new();
+        for &lead in &leads {
+            let oracle = halves.map(|h| self.oracle(h, lead).pod_hours);
+            for (&quantile, served) in args.sweep_quantiles.iter().zip(&served) {
+                cells.push(Cell {
+                    lead,
+                    quantile,
+                    halves: halves.map(|h| self.predictive(h, served, lead)),
+                    oracle_pod_hours: oracle,
+                });
+            }
+        }
+        eprintln!(
+            "backtest: {} origins in {backtest_secs:.2} s; {} replays in {:.2} s",
+            results.len(),
+            cells.len() * 2 + leads.len() * 2,
+            clock.secs() - backtest_secs
+        );
+        let chosen = recommend(&cells, args.budget);
+        Ok(Sweep {
+            cells,
+            chosen,
+            budget: args.budget,
+            halves,
+        })
     }
-    eprintln!(
-        "backtest: {} origins in {backtest_secs:.2} s; {} replays in {:.2} s",
-        results.len(),
-        cells.len() * 2 + leads.len() * 2,
-        clock.secs() - backtest_secs
-    );
-    let chosen = recommend(&cells, args.budget);
-    print_sweep(&cells, chosen, args.budget, halves);
-    if let Some(path) = &args.json {
-        write_json(path, &sweep_json(&cells, chosen, args.budget, halves))?;
-    }
-    Ok(())
 }
 
 /// The cell with the fewest breach minutes on the first half among those within budget
@@ -479,7 +541,14 @@ fn recommend(cells: &[Cell], budget: f64) -> Option<usize> {
         .map(|(i, _)| i)
 }
 
-fn print_sweep(cells: &[Cell], chosen: Option<usize>, budget: f64, halves: [(i64, i64); 2]) {
+fn print_sweep(sweep: &Sweep) {
+    let Sweep {
+        cells,
+        chosen,
+        budget,
+        halves,
+    } = sweep;
+    let (chosen, budget) = (*chosen, *budget);
     println!(
         "sweep chosen on {} .. {}, shown on {} .. {}",
         format_timestamp(halves[0].0),
@@ -497,15 +566,14 @@ fn print_sweep(cells: &[Cell], chosen: Option<usize>, budget: f64, halves: [(i64
         "pod-h / oracle (2nd)"
     );
     for (i, c) in cells.iter().enumerate() {
-        let ratio = |h: usize| c.halves[h].pod_hours / c.oracle_pod_hours[h].max(f64::MIN_POSITIVE);
         println!(
             "{:>5}m {:>9} {:>16.2} {:>20.3} {:>16.2} {:>20.3}{}",
             c.lead / 60,
             c.quantile,
             c.halves[0].breach_minutes,
-            ratio(0),
+            c.ratio(0),
             c.halves[1].breach_minutes,
-            ratio(1),
+            c.ratio(1),
             if Some(i) == chosen {
                 "  <- recommended"
             } else {
@@ -523,12 +591,13 @@ fn print_sweep(cells: &[Cell], chosen: Option<usize>, budget: f64, halves: [(i64
     }
 }
 
-fn sweep_json(
-    cells: &[Cell],
-    chosen: Option<usize>,
-    budget: f64,
-    halves: [(i64, i64); 2],
-) -> serde_json::Value {
+fn sweep_json(sweep: &Sweep) -> serde_json::Value {
+    let Sweep {
+        cells,
+        chosen,
+        budget,
+        halves,
+    } = sweep;
     let half = |h: (i64, i64)| serde_json::json!({"from": format_timestamp(h.0), "to": format_timestamp(h.1)});
     let cells_json: Vec<serde_json::Value> = cells
         .iter()
