@@ -3,8 +3,8 @@
 # notebook cannot drift from the Parquet and JSON contract (docs/cli.md): a backtest and an
 # HPA replay of three days of the tidal trace, then every cell with nbclient. Any cell error
 # fails. Then the notebook's own input checks are exercised: it must fail on a forecasts file
-# without `upper` and on an empty replay. The committed notebook is never written: the
-# executed copy goes to a temporary directory, printed at the end.
+# without `upper` and on an empty replay. The committed notebook must have no outputs and is
+# never written: the executed copy goes to a temporary directory, printed at the end.
 #
 # Usage: scripts/check-notebooks.sh [path/to/tidecast]   (default: builds target/debug/tidecast)
 #
@@ -66,6 +66,12 @@ from nbclient.exceptions import CellExecutionError
 
 notebook, out = sys.argv[1:]
 ansi = re.compile(r"\x1b\[[0-9;]*m")
+
+committed = nbformat.read(notebook, as_version=4)
+nbformat.validate(committed)
+stale = [i for i, c in enumerate(committed.cells) if c.get("outputs") or c.get("execution_count") or "execution" in c.metadata]
+if stale:
+    sys.exit(f"FAIL: {notebook} is committed with outputs (cells {stale}): clear them (notebooks/README.md)")
 
 
 def execute(target, **env):
