@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Execute notebooks/review.ipynb end to end on files the CLI writes in this run, so the
-# notebook cannot drift from the Parquet and JSON contract (docs/cli.md): a backtest and an
-# HPA replay of three days of the tidal trace, then every cell with nbclient. Any cell error
+# notebook cannot drift from the Parquet and JSON contract (docs/cli.md): the report's
+# forecasts and HPA replay of three days of the tidal trace, then every cell with nbclient. Any cell error
 # fails. Then the notebook's own input checks are exercised: it must fail on a forecasts file
 # without `upper` and on an empty replay. The committed notebook must have no outputs and is
 # never written: the executed copy goes to a temporary directory, printed at the end.
@@ -44,12 +44,15 @@ bin=${1:-$(tidecast_bin)}
 # Kept after the run: it holds the executed notebook to look at.
 out=$(mktemp -d "${TMPDIR:-/tmp}/tidecast-notebooks.XXXXXX")
 
-echo "--- inputs (tidecast backtest and simulate, $from .. $to)"
-"$bin" backtest --history "$history" --timezone "$zone" --from "$from" --to "$to" \
-  --every 1h --horizon 2h --quiet --out "$out/forecasts.parquet"
+echo "--- inputs (tidecast report --parquet and simulate --json, $from .. $to)"
+# The report's Parquet (every target in one file, a `target` column first) and the summary
+# JSON of a simulate run over the same stretch with the same HPA.
+"$bin" report --history "$history" --timezone "$zone" --from "$from" --to "$to" \
+  --every 1h --horizon 2h --hpa tests/data/hpa_tv_api.yaml --pod-capacity "$pod_capacity" \
+  --out "$out/report.html" --parquet "$out"
 "$bin" simulate --history "$history" --hpa tests/data/hpa_tv_api.yaml \
   --pod-capacity "$pod_capacity" --timezone "$zone" --from "$from" --to "$to" \
-  --json "$out/summary.json" --out "$out/replay.parquet"
+  --json "$out/summary.json"
 ls -l "$out"
 
 echo "--- execute $notebook (nbclient, 300 s per cell)"
