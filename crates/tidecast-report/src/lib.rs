@@ -7,30 +7,7 @@ use chrono_tz::Tz;
 
 pub use html::render;
 
-/// A number as a person reads it on an axis or in a table: four significant digits at
-/// most, thousands as `k` and millions as `M` (`51234` is `51.2k`, `0.012345` is `0.01235`).
-pub fn number(v: f64) -> String {
-    if !v.is_finite() {
-        return "-".into();
-    }
-    let (scaled, suffix) = match v.abs() {
-        a if a >= 1e6 => (v / 1e6, "M"),
-        a if a >= 1e4 => (v / 1e3, "k"),
-        _ => (v, ""),
-    };
-    let digits = if scaled == 0.0 {
-        0
-    } else {
-        (3 - scaled.abs().log10().floor() as i32).clamp(0, 6) as usize
-    };
-    let text = format!("{scaled:.digits$}");
-    let text = if text.contains('.') {
-        text.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        text
-    };
-    format!("{text}{suffix}")
-}
+pub use tidecast_core::format_number as number;
 
 /// Why a report could not be drawn.
 #[derive(Debug, thiserror::Error)]
@@ -196,21 +173,4 @@ pub struct Cell {
     pub pod_ratio: [f64; 2],
     /// The recommendation.
     pub chosen: bool,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::number;
-
-    #[test]
-    fn numbers_read_short() {
-        assert_eq!(number(51234.0), "51.23k");
-        assert_eq!(number(50000.0), "50k");
-        assert_eq!(number(775.5288), "775.5");
-        assert_eq!(number(0.0), "0");
-        assert_eq!(number(0.012345), "0.01235");
-        assert_eq!(number(-1500.0), "-1500");
-        assert_eq!(number(2.5e6), "2.5M");
-        assert_eq!(number(f64::NAN), "-");
-    }
 }

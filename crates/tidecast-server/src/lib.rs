@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod auth;
+mod board;
 mod identity;
 pub mod limits;
 mod path;
@@ -12,12 +13,13 @@ mod status;
 mod store;
 mod telemetry;
 
+pub use board::{BoardSettings, IpNet, IpNetError, board_router};
 pub use identity::{
     HeaderNames, HeaderNamesError, Identity, clear_identity_headers, parse_identity_headers,
 };
 pub use path::{MetricEndpoint, MetricPath, PathError, parse_metric_path};
 pub use policy::{
-    Accuracy, Freshness, Mode, Observation, Served, ServedForecast, Staleness, TargetView,
+    Accuracy, Freshness, Mode, Observation, Served, ServedForecast, Staleness, TargetView, Trail,
 };
 pub use quantity::milli_quantity;
 pub use routes::router;

@@ -13,6 +13,7 @@
 //! | `expired` | > `hard_limit` | an error (HTTP 503): never a silently stale value |
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use tidecast_core::{SECS_PER_HOUR, SECS_PER_MINUTE};
 
 /// How a target's value reaches the HPA.
@@ -139,6 +140,24 @@ pub struct TargetView {
     pub last_error: Option<String>,
     /// The refit point (data end, Unix seconds) of the model in use, if any.
     pub model_refit_point: Option<i64>,
+    /// Recent actuals and the band ahead, for the live board; `None` when it is off.
+    pub trail: Option<Arc<Trail>>,
+}
+
+/// What the live board draws of a target: its recent observations and the forecast's
+/// 80 % band ahead.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Trail {
+    /// Recent observations `(Unix second, value)`, oldest first.
+    pub actual: Vec<(i64, f32)>,
+    /// Unix seconds of `lower[0]` and `upper[0]`.
+    pub band_start: i64,
+    /// Grid step of the band in seconds.
+    pub band_step: i64,
+    /// The band's lower edge (the 0.1 quantile).
+    pub lower: Vec<f32>,
+    /// The band's upper edge (the 0.9 quantile).
+    pub upper: Vec<f32>,
 }
 
 /// Where a target is in the staleness chain.
@@ -286,6 +305,7 @@ mod tests {
             refresh_failed: 0,
             last_error: None,
             model_refit_point: None,
+            trail: None,
         }
     }
 

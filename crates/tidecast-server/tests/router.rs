@@ -50,6 +50,7 @@ fn target(name: &str, metric: &str, service: &str, live: f64, ahead: f32, age: i
         refresh_failed: 1,
         last_error: None,
         model_refit_point: None,
+        trail: None,
     }
 }
 

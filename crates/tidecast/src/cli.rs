@@ -252,6 +252,9 @@ pub(crate) struct DemoArgs {
     /// exit (how models/demo is made).
     #[arg(long, value_name = "URL", conflicts_with = "models")]
     pub(crate) write_models: Option<String>,
+    /// The live board's port on 127.0.0.1 (0 picks a free one; the URL is printed).
+    #[arg(long, default_value_t = 0, value_name = "PORT")]
+    pub(crate) board_port: u16,
     /// Serve every caller without authentication or authorization (benchmarks of the
     /// gate's cost; never on a reachable address).
     #[arg(long)]

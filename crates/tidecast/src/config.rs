@@ -28,6 +28,7 @@ struct RawConfig {
     auth: RawAuth,
     prometheus: Option<RawPrometheus>,
     models: Option<RawModels>,
+    board: Option<RawBoard>,
     #[serde(default)]
     defaults: RawTarget,
     targets: Vec<RawTarget>,
@@ -92,6 +93,75 @@ impl RawModels {
             keep,
             fit_locally: self.fit_locally.unwrap_or(true),
             margin,
+        })
+    }
+}
+
+/// `board:` as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBoard {
+    listen: String,
+    allow: Option<Vec<String>>,
+    token_file: Option<PathBuf>,
+    reload: Option<String>,
+    max_targets: Option<usize>,
+    span: Option<String>,
+}
+
+/// Validated `board:`: the read-only live page, on its own listener.
+#[derive(Debug, Clone)]
+pub(crate) struct Board {
+    pub(crate) listen: std::net::SocketAddr,
+    /// Source networks served; loopback only unless the config says otherwise.
+    pub(crate) allow: Vec<tidecast_server::IpNet>,
+    /// A file holding the token a request must carry, if any (read at start).
+    pub(crate) token: Option<String>,
+    pub(crate) reload: std::time::Duration,
+    pub(crate) max_targets: usize,
+    /// Actuals drawn behind now and the band ahead, in seconds.
+    pub(crate) span: i64,
+}
+
+impl RawBoard {
+    fn validate(self, base: &Base) -> anyhow::Result<Board> {
+        let listen = self
+            .listen
+            .parse()
+            .map_err(|e| err("board.listen", format!("{:?}: {e}", self.listen)))?;
+        let allow = self
+            .allow
+            .unwrap_or_else(|| vec!["127.0.0.1/32".into(), "::1/128".into()])
+            .iter()
+            .map(|n| n.parse().map_err(|e| err("board.allow", e)))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let token = match &self.token_file {
+            Some(f) => {
+                let path = base.resolve(f);
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| err("board.token_file", format!("{}: {e}", path.display())))?;
+                let token = text.trim().to_string();
+                if token.is_empty() {
+                    return Err(err(
+                        "board.token_file",
+                        format!("{} is empty", path.display()),
+                    ));
+                }
+                Some(token)
+            }
+            None => None,
+        };
+        let max_targets = self.max_targets.unwrap_or(1000);
+        if max_targets == 0 {
+            return Err(err("board.max_targets", "must be at least 1"));
+        }
+        Ok(Board {
+            listen,
+            allow,
+            token,
+            reload: duration("board.reload", self.reload.as_deref(), "15s")?,
+            max_targets,
+            span: dur("board.span", self.span.as_deref(), "2h")?,
         })
     }
 }
@@ -248,6 +318,8 @@ pub(crate) struct Config {
     pub(crate) prometheus: Option<ClientSettings>,
     /// The model store, if any.
     pub(crate) models: Option<Models>,
+    /// The live board, if on.
+    pub(crate) board: Option<Board>,
     pub(crate) targets: Vec<Target>,
 }
 
@@ -429,6 +501,7 @@ impl Config {
             tls: raw.tls.validate(&base)?,
             auth: raw.auth.validate(&base)?,
             models: raw.models.map(|m| m.validate(&base)).transpose()?,
+            board: raw.board.map(|b| b.validate(&base)).transpose()?,
             prometheus,
             targets,
         })

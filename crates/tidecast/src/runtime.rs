@@ -11,7 +11,7 @@ use std::sync::Arc;
 use tidecast_core::{Predict, Sample, SeriesBuilder, format_duration, format_timestamp};
 use tidecast_models::Forecaster;
 use tidecast_server::{
-    Accuracy, Clock, Freshness, MetricStore, Observation, ServedForecast, TargetView,
+    Accuracy, Clock, Freshness, MetricStore, Observation, ServedForecast, TargetView, Trail,
 };
 use tokio::sync::Semaphore;
 
@@ -292,6 +292,55 @@ pub(crate) struct TargetRuntime {
     failed: u64,
     last_error: Option<String>,
     last_state: Option<Freshness>,
+    /// What the live board draws, kept only when it is on.
+    board: Option<BoardTrail>,
+}
+
+/// The recent actuals and the latest band of one target, for the live board.
+#[derive(Debug)]
+struct BoardTrail {
+    /// How much is kept behind the newest observation and drawn ahead of it, in seconds.
+    span: i64,
+    actual: std::collections::VecDeque<(i64, f32)>,
+    trail: Arc<Trail>,
+}
+
+impl BoardTrail {
+    fn observe(&mut self, t: i64, value: f64) {
+        self.actual.push_back((t, value as f32));
+        while self
+            .actual
+            .front()
+            .is_some_and(|(t0, _)| *t0 < t - self.span)
+        {
+            self.actual.pop_front();
+        }
+    }
+
+    /// The tail of a refit's history, so a board shows the recent past from the start.
+    fn seed(&mut self, samples: &[tidecast_core::Sample]) {
+        let newest = self.actual.back().map_or(i64::MIN, |a| a.0);
+        let Some(end) = samples.last().map(|s| s.timestamp.round() as i64) else {
+            return;
+        };
+        for s in samples {
+            let t = s.timestamp.round() as i64;
+            if t > newest && t >= end - self.span {
+                self.observe(t, s.value);
+            }
+        }
+    }
+
+    fn band(&mut self, f: &tidecast_core::Forecast, lo: &[f64], hi: &[f64]) {
+        let n = ((self.span / f.step.max(1)) as usize).min(f.len());
+        self.trail = Arc::new(Trail {
+            actual: self.actual.iter().copied().collect(),
+            band_start: f.start,
+            band_step: f.step,
+            lower: lo[..n].iter().map(|v| *v as f32).collect(),
+            upper: hi[..n].iter().map(|v| *v as f32).collect(),
+        });
+    }
 }
 
 impl TargetRuntime {
@@ -315,7 +364,18 @@ impl TargetRuntime {
             failed: 0,
             last_error: None,
             last_state: None,
+            board: None,
         }
+    }
+
+    /// Keep what the live board draws: `span` seconds of actuals behind and of band ahead.
+    pub(crate) fn with_board(mut self, span: i64) -> Self {
+        self.board = Some(BoardTrail {
+            span,
+            actual: Default::default(),
+            trail: Arc::default(),
+        });
+        self
     }
 
     /// The view of a target nothing is known about yet.
@@ -336,6 +396,7 @@ impl TargetRuntime {
             refresh_failed: 0,
             last_error: None,
             model_refit_point: None,
+            trail: None,
         }
     }
 
@@ -486,6 +547,9 @@ impl TargetRuntime {
                 }
                 model.update(t, s.value);
                 self.accuracy.observe(t, s.value);
+                if let Some(b) = &mut self.board {
+                    b.observe(t, s.value);
+                }
                 if s.value.is_finite() {
                     self.live = Some(Observation { t, value: s.value });
                 }
@@ -502,6 +566,9 @@ impl TargetRuntime {
             step: f.step,
             values: served.iter().map(|v| *v as f32).collect(),
         };
+        if let Some(b) = &mut self.board {
+            b.band(&f, lo, hi);
+        }
         self.horizons.clear();
         let mut pending = Vec::new();
         for (k, h) in HORIZONS.iter().enumerate() {
@@ -552,6 +619,9 @@ impl TargetRuntime {
             refit_point = %format_timestamp(refit_point), samples = samples.len(),
             fit_ms = t0.elapsed().as_millis() as u64, "model refitted"
         );
+        if let Some(b) = &mut self.board {
+            b.seed(&samples);
+        }
         if let Some(last) = samples.iter().rev().find(|s| s.value.is_finite()) {
             let t = last.timestamp.round() as i64;
             if self.live.is_none_or(|l| l.t < t) {
@@ -576,6 +646,7 @@ impl TargetRuntime {
             refresh_failed: self.failed,
             last_error: self.last_error.clone(),
             model_refit_point: self.model.as_ref().and(self.fitted_for),
+            trail: self.board.as_ref().map(|b| b.trail.clone()),
             ..Self::initial_view(&self.cfg)
         }
     }

@@ -125,8 +125,8 @@ pub(crate) fn run(args: &DemoArgs) -> Result<()> {
         services: services.len(),
     };
     let status_clock = clock.clone();
-    let on_listening = move |addr: std::net::SocketAddr, store: Arc<MetricStore>| {
-        intro.print(addr);
+    let on_listening = move |at: crate::cmd::serve::Listening, store: Arc<MetricStore>| {
+        intro.print(at.api, at.board);
         let _ = std::thread::Builder::new()
             .name("demo-status".into())
             .spawn(move || status_lines(store, status_clock));
@@ -156,6 +156,10 @@ fn config(
         "listen: 127.0.0.1:{}\nshutdown_delay: 0s\ntls: {{cert_file: {:?}, key_file: {:?}}}\n",
         args.port, pki.server_cert, pki.server_key
     );
+    yaml.push_str(&format!(
+        "board: {{listen: 127.0.0.1:{}, reload: 5s}}\n",
+        args.board_port
+    ));
     // By default no cluster: the demo CA's client certificates authenticate, and every
     // authenticated caller may read (anonymous ones get a 401).
     yaml.push_str(&match (&args.kubeconfig, args.insecure_no_auth) {
@@ -273,7 +277,7 @@ struct Intro {
 }
 
 impl Intro {
-    fn print(&self, addr: std::net::SocketAddr) {
+    fn print(&self, addr: std::net::SocketAddr, board: Option<std::net::SocketAddr>) {
         let (pki, url) = (&self.pki, format!("https://{addr}"));
         let k = format!(
             "kubectl --server {url} --certificate-authority {} --client-certificate {} --client-key {}",
@@ -314,6 +318,12 @@ impl Intro {
             out,
             "  {c} {url}/metrics | grep tidecast_target_served_value\n"
         );
+        if let Some(board) = board {
+            let _ = writeln!(
+                out,
+                "The live board (every service, its band and state; reloads every 5 s): http://{board}/\n"
+            );
+        }
         let _ = writeln!(
             out,
             "Without the client certificate the server refuses (401 Unauthorized):\n"

@@ -91,11 +91,20 @@ pub(crate) struct Serving<'a> {
     pub(crate) stop_after: Option<Duration>,
 }
 
+/// Where a started server listens.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Listening {
+    /// The external metrics API (TLS).
+    pub(crate) api: std::net::SocketAddr,
+    /// The live board (plain HTTP), when configured.
+    pub(crate) board: Option<std::net::SocketAddr>,
+}
+
 /// Build the store, start the refresh loops and serve until SIGTERM/SIGINT (or `stop_after`);
-/// `on_listening` is called with the bound address once the listener is up.
+/// `on_listening` is called with the bound addresses once the listeners are up.
 pub(crate) fn serve(
     s: Serving<'_>,
-    on_listening: impl FnOnce(std::net::SocketAddr, Arc<MetricStore>) + Send + 'static,
+    on_listening: impl FnOnce(Listening, Arc<MetricStore>) + Send + 'static,
 ) -> Result<()> {
     let (rt, models) = runtimes()?;
     let cfg = s.cfg;
@@ -105,10 +114,15 @@ pub(crate) fn serve(
         .map(TargetRuntime::initial_view)
         .collect();
     let store = Arc::new(MetricStore::new(views));
+    let runtimes = s.runtimes.into_iter().map(|r| match &cfg.board {
+        Some(b) => r.with_board(b.span),
+        None => r,
+    });
     let _loops = {
         let _in_models = models.enter();
-        spawn_all(s.runtimes, store.clone(), s.clock.clone(), s.speed)
+        spawn_all(runtimes.collect(), store.clone(), s.clock.clone(), s.speed)
     };
+    let board_clock = s.clock.clone();
     let state = AppState::with_target_metrics(
         store.clone(),
         s.clock,
@@ -131,6 +145,10 @@ pub(crate) fn serve(
                 state
             }
         };
+        let board = match &cfg.board {
+            Some(b) => Some(start_board(b, store.clone(), board_clock).await?),
+            None => None,
+        };
         let handle = axum_server::Handle::new();
         tokio::spawn(drain_on_signal(
             handle.clone(),
@@ -140,9 +158,9 @@ pub(crate) fn serve(
         ));
         let h = handle.clone();
         tokio::spawn(async move {
-            if let Some(addr) = h.listening().await {
-                tracing::info!(%addr, "serving external.metrics.k8s.io/v1beta1 over TLS");
-                on_listening(addr, store);
+            if let Some(api) = h.listening().await {
+                tracing::info!(addr = %api, "serving external.metrics.k8s.io/v1beta1 over TLS");
+                on_listening(Listening { api, board }, store);
             }
         });
         let rustls_config = axum_server::tls_rustls::RustlsConfig::from_config(s.tls);
@@ -159,6 +177,34 @@ pub(crate) fn serve(
     // In-flight refits are abandoned, not awaited: nothing they produce outlives the process.
     models.shutdown_background();
     served
+}
+
+/// The live board on its own plain-HTTP listener: a read-only page, with its own access
+/// rule (board.allow, board.token_file), apart from the API's authentication.
+async fn start_board(
+    b: &crate::config::Board,
+    store: Arc<MetricStore>,
+    clock: Arc<dyn tidecast_server::Clock>,
+) -> Result<std::net::SocketAddr> {
+    let listener = tokio::net::TcpListener::bind(b.listen)
+        .await
+        .with_context(|| format!("board.listen: binding {}", b.listen))?;
+    let addr = listener.local_addr().context("board.listen")?;
+    let settings = tidecast_server::BoardSettings {
+        allow: b.allow.clone(),
+        token: b.token.clone(),
+        reload_secs: b.reload.as_secs().max(1),
+        max_targets: b.max_targets,
+    };
+    let app = tidecast_server::board_router(store, clock, settings)
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
+    tracing::info!(%addr, "serving the live board over HTTP");
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "the live board stopped");
+        }
+    });
+    Ok(addr)
 }
 
 /// Two runtimes, so model work never queues in front of a request: the serving runtime only

@@ -322,6 +322,7 @@ fn served_at(
         refresh_failed: 0,
         last_error: None,
         model_refit_point: None,
+        trail: None,
     };
     view.serve(t).value
 }
