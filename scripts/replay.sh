@@ -52,7 +52,13 @@ YAML
     --sweep-quantiles 0.5,0.7,0.8,0.9,0.95 --json "$out/sweep.json" > /dev/null 2>&1
   # The recommendation replayed on the second half, where it was not chosen, beside the
   # reactive HPA and the oracle on that half.
-  read -r mid lead q < <(python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); r=s["recommendation"] or {"lead_seconds": 900, "quantile": 0.9}; print(s["shown_on"]["from"], f"{r[\"lead_seconds\"]}s", r["quantile"])' "$out/sweep.json")
+  read -r mid lead q < <(python3 - "$out/sweep.json" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+r = s["recommendation"] or {"lead_seconds": 900, "quantile": 0.9}
+print(s["shown_on"]["from"], str(r["lead_seconds"]) + "s", r["quantile"])
+PY
+)
   "$bin" simulate "${common[@]}" --from "$mid" --lead "$lead" --quantile "$q" \
     --json "$out/recommended.json" > /dev/null
   python3 - "$name" "$capacity" "$out" <<'PY'

@@ -702,3 +702,95 @@ fn exported(metrics: &str, family: &str, target: &str, minutes: Option<usize>) -
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("no {family} for {target} {horizon:?} in /metrics"))
 }
+
+/// A `kind: live` target passes an existing external metric through (prometheus-adapter's
+/// `externalRules`): the HPA's selector becomes PromQL label matchers in an instant query
+/// to a real Prometheus, served next to a predicted metric, with the namespace allow-list,
+/// discovery, and a Status (never an empty answer) once Prometheus is gone.
+#[test]
+fn a_live_target_passes_prometheus_through_with_the_selector_as_matchers() {
+    let mut p = PrometheusFixture::start(
+        vec![
+            FixtureSeries::service("tv-api", 4000.0, 1),
+            FixtureSeries::service("epg", 900.0, 2),
+        ],
+        1,
+        60,
+        None,
+    )
+    .expect("prometheus fixture");
+    let dir = tempfile::tempdir().unwrap();
+    let pki = dir.path().join("pki");
+    demo_pki(&pki);
+    let port = tidecast_testing::free_port();
+    let cfg = dir.path().join("tidecast.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"listen: 127.0.0.1:{port}
+tls: {{cert_file: pki/tls.crt, key_file: pki/tls.key}}
+auth: {{source: files, client_ca_file: pki/ca.crt, authorization: allow_authenticated}}
+prometheus: {{url: "{url}"}}
+targets:
+  - {{name: tv-api, metric: lb_connections_predicted, labels: {{service: tv-api}}, window: 1d, query: 'sum(lb_active_connections{{service="tv-api"}})'}}
+  - name: lb-live
+    kind: live
+    metric: lb_connections_live
+    query: 'sum by (service) (lb_active_connections{{<<.LabelMatchers>>}})'
+    namespaces: [shop]
+    refresh: 1s
+"#,
+            url = p.url()
+        ),
+    )
+    .unwrap();
+    let _serve = TIDECAST.spawn(&["serve", "--config", cfg.to_str().unwrap()]);
+    let k = format!(
+        "kubectl --server https://127.0.0.1:{port} --certificate-authority {pki}/ca.crt --client-certificate {pki}/client.crt --client-key {pki}/client.key",
+        pki = pki.display()
+    );
+    let base = "/apis/external.metrics.k8s.io/v1beta1";
+    let get = |path: &str| sh(&format!("{k} get --raw '{base}{path}'"));
+    let one = "/namespaces/shop/lb_connections_live?labelSelector=service%3Dtv-api";
+    let v = poll(PATIENCE, Duration::from_millis(300), || {
+        let (ok, out, _) = get(one);
+        ok.then(|| json(&out))
+    })
+    .expect("the live metric is served");
+    let items = assert_external_metric_value_list(&v, "lb_connections_live");
+    assert_eq!(items.len(), 1, "{v}");
+    assert_eq!(items[0]["metricLabels"]["service"], "tv-api");
+    // The value Prometheus holds now: the newest backfilled sample.
+    let last = p.series[0].generator.value(p.end);
+    let served = quantity_value(items[0]["value"].as_str().unwrap());
+    assert!(
+        (served - last).abs() < 0.002,
+        "{served} vs Prometheus's {last}"
+    );
+
+    let (ok, out, err) =
+        get("/namespaces/shop/lb_connections_live?labelSelector=service%20in%20(tv-api,epg)");
+    assert!(ok, "{err}");
+    assert_eq!(json(&out)["items"].as_array().unwrap().len(), 2, "{out}");
+    let (ok, out, _) =
+        get("/namespaces/shop/lb_connections_live?labelSelector=service%21%3Dtv-api");
+    assert!(ok);
+    let v = json(&out);
+    assert_eq!(v["items"][0]["metricLabels"]["service"], "epg", "{v}");
+    let (ok, _, err) = get("/namespaces/other/lb_connections_live");
+    assert!(!ok && err.contains("Forbidden"), "{err}");
+    let (ok, out, _) = get("");
+    assert!(
+        ok && out.contains("lb_connections_live") && out.contains("lb_connections_predicted"),
+        "{out}"
+    );
+
+    // Prometheus gone: once the cached answer is older than `refresh`, a 503 names why.
+    p.stop();
+    std::thread::sleep(Duration::from_millis(1500));
+    let (ok, _, err) = get(one);
+    assert!(
+        !ok && err.contains("ServiceUnavailable") && err.contains("cannot connect to"),
+        "{err}"
+    );
+}

@@ -4,6 +4,7 @@ pub mod auth;
 mod board;
 mod identity;
 pub mod limits;
+mod live;
 mod path;
 mod policy;
 mod quantity;
@@ -17,13 +18,14 @@ pub use board::{BoardSettings, IpNet, IpNetError, board_router};
 pub use identity::{
     HeaderNames, HeaderNamesError, Identity, clear_identity_headers, parse_identity_headers,
 };
+pub use live::{LiveAnswer, LiveMetrics, LiveSeries};
 pub use path::{MetricEndpoint, MetricPath, PathError, parse_metric_path};
 pub use policy::{
     Accuracy, Freshness, Mode, Observation, Served, ServedForecast, Staleness, TargetView, Trail,
 };
 pub use quantity::milli_quantity;
 pub use routes::router;
-pub use selector::{LabelSelector, SelectorError};
+pub use selector::{LabelSelector, Matcher, SelectorError};
 pub use status::ApiError;
 pub use store::{MetricStore, Registry};
 pub use telemetry::{TargetMetrics, Telemetry};
@@ -76,6 +78,8 @@ pub struct AppState {
     /// The authentication and authorization gate; `None` only where a test or benchmark
     /// asked for an open server.
     pub auth: Option<Arc<auth::Auth>>,
+    /// Pass-through metrics answered by a query at request time, if any are configured.
+    pub live: Option<Arc<dyn LiveMetrics>>,
 }
 
 impl AppState {
@@ -99,7 +103,14 @@ impl AppState {
             version,
             draining: Arc::default(),
             auth: None,
+            live: None,
         }
+    }
+
+    /// Answer the pass-through metrics of `live` next to the predicted ones.
+    pub fn with_live(mut self, live: Arc<dyn LiveMetrics>) -> Self {
+        self.live = Some(live);
+        self
     }
 
     /// Every request but the health paths through `auth`.

@@ -167,8 +167,13 @@ async fn api_resource_list(State(state): State<AppState>, headers: HeaderMap) ->
         return ApiError::not_acceptable().into_response();
     }
     let reg = state.store.registry();
-    let resources: Vec<_> = reg
-        .resources()
+    let mut names: Vec<String> = reg.resources().to_vec();
+    if let Some(live) = &state.live {
+        names.extend(live.names());
+        names.sort();
+        names.dedup();
+    }
+    let resources: Vec<_> = names
         .iter()
         .map(|name| {
             json!({"name": name, "singularName": "", "namespaced": true,
@@ -188,12 +193,8 @@ struct Item {
     state: Freshness,
 }
 
-/// Resolve a metric request to served items, or the error that explains why not.
-fn resolve(
-    state: &AppState,
-    path: &str,
-    query: Option<&str>,
-) -> Result<(String, i64, Vec<Item>), ApiError> {
+/// The namespace, metric and selector of a metric request.
+fn request(path: &str, query: Option<&str>) -> Result<(String, String, LabelSelector), ApiError> {
     let (namespace, metric) = match parse_metric_path(path) {
         Ok(p) => (p.namespace, p.metric),
         Err(e @ PathError::InvalidSegment { .. }) => {
@@ -205,7 +206,6 @@ fn resolve(
             ));
         }
     };
-    let namespace = namespace.as_str();
     let mut selector = LabelSelector::default();
     for (k, v) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
         match k.as_ref() {
@@ -221,6 +221,67 @@ fn resolve(
             _ => {}
         }
     }
+    Ok((namespace, metric, selector))
+}
+
+/// Resolve a metric request to served items, or the error that explains why not: a
+/// pass-through metric by its query, a predicted one from the snapshot.
+async fn resolve(
+    state: &AppState,
+    path: &str,
+    query: Option<&str>,
+) -> Result<(String, i64, Vec<Item>), ApiError> {
+    let (namespace, metric, selector) = request(path, query)?;
+    let lowercase = metric.to_ascii_lowercase();
+    if let Some((live, allowed)) = state
+        .live
+        .as_ref()
+        .and_then(|l| Some((l, l.namespaces(&lowercase)?)))
+    {
+        let items = live_items(live.as_ref(), allowed, &namespace, &metric, &selector).await?;
+        return Ok((metric, state.clock.now() as i64, items));
+    }
+    predicted(state, &namespace, metric, &selector)
+}
+
+/// A pass-through metric's series, read for this request (the binary caches and bounds
+/// the query): its failure is a 503 naming the reason, never an empty answer.
+async fn live_items(
+    live: &dyn crate::LiveMetrics,
+    allowed: Option<&[String]>,
+    namespace: &str,
+    metric: &str,
+    selector: &LabelSelector,
+) -> Result<Vec<Item>, ApiError> {
+    if allowed.is_some_and(|ns| !ns.iter().any(|n| n == namespace)) {
+        return Err(ApiError::forbidden(format!(
+            "{metric}.{GROUP} is forbidden: namespace \"{namespace}\" is not in the namespaces allowed to read metric \"{metric}\""
+        )));
+    }
+    let series = live
+        .query(&metric.to_ascii_lowercase(), namespace, selector)
+        .await
+        .map_err(|why| {
+            tracing::warn!(%namespace, %metric, reason = %why, "pass-through metric request failed");
+            ApiError::unavailable(why)
+        })?;
+    Ok(series
+        .into_iter()
+        .map(|s| Item {
+            labels: s.labels,
+            value: s.value,
+            state: Freshness::Fresh,
+        })
+        .collect())
+}
+
+/// A predicted metric's items from the snapshot.
+fn predicted(
+    state: &AppState,
+    namespace: &str,
+    metric: String,
+    selector: &LabelSelector,
+) -> Result<(String, i64, Vec<Item>), ApiError> {
     let reg = state.store.registry();
     let not_found = || {
         ApiError::not_found(format!(
@@ -241,7 +302,7 @@ fn resolve(
             "{metric}.{GROUP} is forbidden: namespace \"{namespace}\" is not in the namespaces allowed to read metric \"{metric}\""
         )));
     }
-    let candidates = reg.candidates(&metric, &selector).unwrap_or_default();
+    let candidates = reg.candidates(&metric, selector).unwrap_or_default();
     let visible: Vec<_> = candidates
         .iter()
         .map(|i| reg.get(*i))
@@ -281,7 +342,7 @@ async fn metric_values(
     if !accepts_json(&headers) {
         return Err(ApiError::not_acceptable());
     }
-    let (metric, now, items) = resolve(&state, uri.path(), query.as_deref())?;
+    let (metric, now, items) = resolve(&state, uri.path(), query.as_deref()).await?;
     let timestamp = format_timestamp(now);
     // Serialized straight from borrowed fields (no intermediate `serde_json::Value` tree);
     // fields in the same (alphabetical) order as before.
@@ -336,7 +397,7 @@ async fn plain_values(
     uri: Uri,
     RawQuery(query): RawQuery,
 ) -> Response {
-    match resolve(&state, uri.path(), query.as_deref()) {
+    match resolve(&state, uri.path(), query.as_deref()).await {
         Ok((metric, now, items)) if !items.is_empty() => json_response(json!({
             "metric": metric,
             "timestamp": format_timestamp(now),

@@ -8,6 +8,23 @@ use crate::limits::{MAX_SELECTOR_BYTES, MAX_SELECTOR_REQUIREMENTS, MAX_SELECTOR_
 use kube_core::{Expression, SelectorExt};
 use std::collections::{BTreeMap, BTreeSet};
 
+/// One requirement of a selector as a label matcher (see [`LabelSelector::matchers`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Matcher<'a> {
+    /// `k=v`, `k==v`.
+    Equal(&'a str, &'a str),
+    /// `k!=v` (also true where `k` is absent).
+    NotEqual(&'a str, &'a str),
+    /// `k in (a,b)`.
+    In(&'a str, Vec<&'a str>),
+    /// `k notin (a,b)` (also true where `k` is absent).
+    NotIn(&'a str, Vec<&'a str>),
+    /// `k`.
+    Exists(&'a str),
+    /// `!k`.
+    NotExists(&'a str),
+}
+
 /// One requirement of a selector.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Requirement {
@@ -160,6 +177,28 @@ impl LabelSelector {
             }
             _ => None,
         })
+    }
+
+    /// The requirements as label matchers, for a query language that has the set and
+    /// existence forms but not numeric comparison: `Err` names the first `k>N` or `k<N`.
+    pub fn matchers(&self) -> Result<Vec<Matcher<'_>>, String> {
+        self.0
+            .iter()
+            .map(|r| match r {
+                Requirement::Kube(Expression::Equal(k, v)) => Ok(Matcher::Equal(k, v)),
+                Requirement::Kube(Expression::NotEqual(k, v)) => Ok(Matcher::NotEqual(k, v)),
+                Requirement::Kube(Expression::In(k, vs)) => {
+                    Ok(Matcher::In(k, vs.iter().map(String::as_str).collect()))
+                }
+                Requirement::Kube(Expression::NotIn(k, vs)) => {
+                    Ok(Matcher::NotIn(k, vs.iter().map(String::as_str).collect()))
+                }
+                Requirement::Kube(Expression::Exists(k)) => Ok(Matcher::Exists(k)),
+                Requirement::Kube(Expression::DoesNotExist(k)) => Ok(Matcher::NotExists(k)),
+                Requirement::Gt(k, n) => Err(format!("{k}>{n}")),
+                Requirement::Lt(k, n) => Err(format!("{k}<{n}")),
+            })
+            .collect()
     }
 
     /// True for the selector that matches everything.

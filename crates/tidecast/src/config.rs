@@ -254,6 +254,8 @@ struct RawBasicAuth {
 #[serde(deny_unknown_fields)]
 struct RawTarget {
     name: Option<String>,
+    /// `predicted` (the default) or `live`: a pass-through metric.
+    kind: Option<TargetKind>,
     metric: Option<String>,
     #[serde(default)]
     labels: Option<BTreeMap<String, String>>,
@@ -273,12 +275,31 @@ struct RawTarget {
     stale_after: Option<String>,
     forecast_ttl: Option<String>,
     hard_limit: Option<String>,
+    /// `live` only: the label that carries the request's namespace in the query.
+    namespace_label: Option<String>,
+    /// `live` only: how long a request may wait for the query.
+    timeout: Option<String>,
+}
+
+/// What a target serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+enum TargetKind {
+    /// The forecast, from a model fitted on the query's history.
+    #[default]
+    Predicted,
+    /// The query's value now, passed through (prometheus-adapter's `externalRules`).
+    Live,
 }
 
 impl RawTarget {
     fn or(self, d: &RawTarget) -> RawTarget {
         RawTarget {
             name: self.name,
+            // Not inherited: a default kind would turn every target into it unseen.
+            kind: self.kind,
+            namespace_label: self.namespace_label.or_else(|| d.namespace_label.clone()),
+            timeout: self.timeout.or_else(|| d.timeout.clone()),
             metric: self.metric.or_else(|| d.metric.clone()),
             labels: self.labels.or_else(|| d.labels.clone()),
             query: self.query.or_else(|| d.query.clone()),
@@ -320,7 +341,10 @@ pub(crate) struct Config {
     pub(crate) models: Option<Models>,
     /// The live board, if on.
     pub(crate) board: Option<Board>,
+    /// Predicted targets, in the file's order.
     pub(crate) targets: Vec<Target>,
+    /// Pass-through (`kind: live`) targets, in the file's order.
+    pub(crate) live: Vec<LiveTarget>,
 }
 
 #[derive(Debug, Clone)]
@@ -482,7 +506,7 @@ impl Config {
             .parse()
             .map_err(|e| err("listen", format!("{:?} is not host:port ({e})", raw.listen)))?;
         let prometheus = raw.prometheus.map(|p| p.validate(&base)).transpose()?;
-        let targets = validate_targets(raw.targets, &raw.defaults, &base)?;
+        let (targets, live) = validate_targets(raw.targets, &raw.defaults, &base)?;
         let header_read_timeout = duration(
             "header_read_timeout",
             raw.header_read_timeout.as_deref(),
@@ -504,6 +528,7 @@ impl Config {
             board: raw.board.map(|b| b.validate(&base)).transpose()?,
             prometheus,
             targets,
+            live,
         })
     }
 }
@@ -585,19 +610,35 @@ fn validate_targets(
     raw: Vec<RawTarget>,
     defaults: &RawTarget,
     base: &Base,
-) -> anyhow::Result<Vec<Target>> {
+) -> anyhow::Result<(Vec<Target>, Vec<LiveTarget>)> {
     if raw.is_empty() {
         return Err(err("targets", "at least one target is required"));
     }
     if defaults.history.is_some() {
         return Err(renamed_history("defaults.history"));
     }
+    if defaults.kind.is_some() {
+        return Err(err("defaults.kind", "set kind on each target"));
+    }
     let mut targets = Vec::with_capacity(raw.len());
+    let mut live: Vec<LiveTarget> = Vec::new();
     let mut names = std::collections::HashSet::new();
     let mut series = std::collections::HashSet::new();
     for (i, t) in raw.into_iter().enumerate() {
         let at = At(i);
-        let t = t.or(defaults).validate(&at, base)?;
+        let t = t.or(defaults);
+        if t.kind == Some(TargetKind::Live) {
+            let l = t.validate_live(&at)?;
+            if !names.insert(l.name.clone()) {
+                return Err(err(
+                    &at.field("name"),
+                    format!("{:?} is used by two targets", l.name),
+                ));
+            }
+            live.push(l);
+            continue;
+        }
+        let t = t.validate(&at, base)?;
         if !names.insert(t.name.clone()) {
             return Err(err(
                 &at.field("name"),
@@ -615,7 +656,108 @@ fn validate_targets(
         }
         targets.push(t);
     }
-    Ok(targets)
+    // A metric is either passed through or predicted: one request cannot be both.
+    let mut live_metrics = std::collections::HashSet::new();
+    for l in &live {
+        if !live_metrics.insert(l.metric.as_str()) || targets.iter().any(|t| t.metric == l.metric) {
+            return Err(err(
+                &format!("targets[{}].metric", l.index),
+                format!(
+                    "{} is served by another target; a live metric has one target of its own",
+                    l.metric
+                ),
+            ));
+        }
+    }
+    Ok((targets, live))
+}
+
+/// A validated `kind: live` target: an instant query with the request's selector in it.
+#[derive(Debug, Clone)]
+pub(crate) struct LiveTarget {
+    /// Its position in `targets`, for messages.
+    pub(crate) index: usize,
+    pub(crate) name: String,
+    pub(crate) metric: String,
+    /// PromQL, with `<<.LabelMatchers>>` where the selector's matchers go.
+    pub(crate) query: String,
+    /// The label the request's namespace is matched on, if any.
+    pub(crate) namespace_label: Option<String>,
+    pub(crate) namespaces: Option<Vec<String>>,
+    /// How long an answer is reused, seconds.
+    pub(crate) refresh: i64,
+    /// How long a request may wait for Prometheus.
+    pub(crate) timeout: std::time::Duration,
+}
+
+/// The placeholders of prometheus-adapter's `metricsQuery` that a live target's query has
+/// no use for, each with what to write instead.
+const ADAPTER_PLACEHOLDERS: [(&str, &str); 4] = [
+    ("<<.Series>>", "write the metric name"),
+    ("<<.GroupBy>>", "write the labels to group by"),
+    ("<<.GroupBySlice>>", "write the labels to group by"),
+    (
+        "<<.LabelValuesByName>>",
+        "match the labels with <<.LabelMatchers>>",
+    ),
+];
+
+impl RawTarget {
+    fn validate_live(self, at: &At) -> anyhow::Result<LiveTarget> {
+        let f = |name: &str| at.field(name);
+        let name = self
+            .name
+            .clone()
+            .ok_or_else(|| err(&f("name"), "required"))?;
+        let metric = self
+            .metric
+            .clone()
+            .ok_or_else(|| err(&f("metric"), "required"))?;
+        validate_metric_name(&metric).map_err(|e| err(&f("metric"), e))?;
+        let query = self.query.clone().ok_or_else(|| {
+            err(
+                &f("query"),
+                "required (PromQL, with <<.LabelMatchers>> where the selector goes)",
+            )
+        })?;
+        if let Some((p, instead)) = ADAPTER_PLACEHOLDERS.iter().find(|(p, _)| query.contains(p)) {
+            return Err(err(
+                &f("query"),
+                format!(
+                    "{p} is prometheus-adapter's, not supported here: {instead} (docs/install.md, migrating from prometheus-adapter)"
+                ),
+            ));
+        }
+        if self.labels.as_ref().is_some_and(|l| !l.is_empty()) {
+            return Err(err(
+                &f("labels"),
+                "a live target's series carry the labels its query returns",
+            ));
+        }
+        if let Some(l) = &self.namespace_label {
+            let ok = l
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !ok {
+                return Err(err(
+                    &f("namespace_label"),
+                    format!("{l:?} is not a Prometheus label name"),
+                ));
+            }
+        }
+        Ok(LiveTarget {
+            index: at.0,
+            name,
+            metric: metric.to_ascii_lowercase(),
+            query,
+            namespace_label: self.namespace_label.clone(),
+            namespaces: self.namespaces(at)?,
+            refresh: dur(&f("refresh"), self.refresh.as_deref(), "15s")?,
+            timeout: duration(&f("timeout"), self.timeout.as_deref(), "5s")?,
+        })
+    }
 }
 
 /// The position of a target in the file, for the field names in errors.
@@ -835,6 +977,49 @@ targets:
     mode: observe
     namespaces: ["*"]
 "#;
+
+    const LIVE: &str = "  - {name: lag, kind: live, metric: kafka_lag, query: 'sum by (topic) (lag{<<.LabelMatchers>>})', namespace_label: namespace}\n";
+
+    #[test]
+    fn live_targets_validate_apart_from_the_predicted_ones() {
+        let c = Config::parse(&format!("{GOOD}{LIVE}"), Path::new(".")).unwrap();
+        assert_eq!((c.targets.len(), c.live.len()), (2, 1));
+        let l = &c.live[0];
+        assert_eq!(
+            (l.metric.as_str(), l.refresh, l.timeout.as_secs()),
+            ("kafka_lag", 15, 5)
+        );
+        assert_eq!(l.namespace_label.as_deref(), Some("namespace"));
+        // The defaults' namespaces apply to live targets too.
+        assert_eq!(l.namespaces, Some(vec!["tv".to_string()]));
+        for (bad, field, says) in [
+            (
+                LIVE.replace("(lag{", "(<<.Series>>{"),
+                "targets[2].query",
+                "<<.Series>>",
+            ),
+            (
+                LIVE.replace("namespace_label: namespace", "labels: {a: b}"),
+                "targets[2].labels",
+                "labels its query returns",
+            ),
+            (
+                LIVE.replace("kafka_lag", "lb_connections_predicted"),
+                "targets[2].metric",
+                "served by another target",
+            ),
+            (
+                LIVE.replace("namespace_label: namespace", "namespace_label: 'kube-ns'"),
+                "targets[2].namespace_label",
+                "not a Prometheus label name",
+            ),
+        ] {
+            let e = Config::parse(&format!("{GOOD}{bad}"), Path::new("."))
+                .unwrap_err()
+                .to_string();
+            assert!(e.starts_with(field) && e.contains(says), "{field}: {e}");
+        }
+    }
 
     #[test]
     fn a_good_config_validates_with_defaults_applied() {

@@ -6,6 +6,7 @@ mod cluster;
 mod cmd;
 mod config;
 mod history;
+mod live;
 mod logging;
 mod report;
 mod runtime;

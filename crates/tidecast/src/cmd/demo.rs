@@ -136,6 +136,7 @@ pub(crate) fn run(args: &DemoArgs) -> Result<()> {
             cfg: &cfg,
             tls,
             runtimes,
+            live: None,
             clock,
             speed: args.speed,
             stop_after: args.duration.map(Duration::from_secs_f64),

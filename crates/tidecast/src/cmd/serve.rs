@@ -28,9 +28,13 @@ pub(crate) fn run(args: &ServeArgs) -> Result<()> {
                 .block_on(crate::cluster::files_settings(auth))
                 .map_err(|e| crate::history::usage(format!("{e:#}")))?;
         }
-        let n = cfg.targets.len();
+        let n = cfg.targets.len() + cfg.live.len();
+        let live = match cfg.live.len() {
+            0 => String::new(),
+            l => format!(" ({l} live)"),
+        };
         println!(
-            "{}: ok, {n} target{}",
+            "{}: ok, {n} target{}{live}",
             args.config.display(),
             if n == 1 { "" } else { "s" }
         );
@@ -62,11 +66,16 @@ pub(crate) fn run(args: &ServeArgs) -> Result<()> {
             }
         })
         .collect();
+    let live = (!cfg.live.is_empty()).then(|| {
+        Arc::new(crate::live::PrometheusLive::new(client.clone(), &cfg.live))
+            as Arc<dyn tidecast_server::LiveMetrics>
+    });
     serve(
         Serving {
             cfg: &cfg,
             tls,
             runtimes,
+            live,
             clock: Arc::new(SystemClock),
             speed: 1.0,
             stop_after: None,
@@ -83,6 +92,8 @@ pub(crate) struct Serving<'a> {
     pub(crate) tls: Arc<rustls::ServerConfig>,
     /// One refresh loop per target, in the config's order.
     pub(crate) runtimes: Vec<TargetRuntime>,
+    /// The pass-through metrics, if the config has live targets.
+    pub(crate) live: Option<Arc<dyn tidecast_server::LiveMetrics>>,
     /// The clock of the request path and the refresh loops.
     pub(crate) clock: Arc<dyn Clock>,
     /// Clock seconds per real second: 1, or the demo's accelerated speed.
@@ -144,6 +155,10 @@ pub(crate) fn serve(
                 );
                 state
             }
+        };
+        let state = match s.live {
+            Some(live) => state.with_live(live),
+            None => state,
         };
         let board = match &cfg.board {
             Some(b) => Some(start_board(b, store.clone(), board_clock).await?),
