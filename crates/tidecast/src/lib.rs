@@ -8,6 +8,8 @@ mod config;
 mod history;
 mod live;
 mod logging;
+#[cfg(test)]
+mod reliability;
 mod report;
 mod runtime;
 mod source;
