@@ -41,7 +41,7 @@ echo "  status codes:"; sed -n '/Status code distribution/,/^$/p' "$dir/oha.txt"
 # oha lists status codes as "[200] N responses" and failed requests as "[N] error text";
 # "aborted due to deadline" are the requests in flight when the run's time is up (oha's
 # own stop, not an answer), left out.
-errors=$(sed -n '/Error distribution/,/^$/p' "$dir/oha.txt" | tail -n +2 | grep -v 'aborted due to deadline' \
+errors=$(sed -n '/Error distribution/,/^$/p' "$dir/oha.txt" | tail -n +2 | { grep -v 'aborted due to deadline' || true; } \
   | awk '{gsub(/[][]/, "", $1); s += $1} END {print s + 0}')
 non200=$(sed -n '/Status code distribution/,/^$/p' "$dir/oha.txt" | tail -n +2 | awk '$1 != "[200]" {s += $2} END {print s + 0}')
 python3 - "$dir/rss" "$errors" "$non200" <<'PY'
