@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Warm restart: the time from start to every target fresh for N demo targets, fitting every
+# model (cold) against loading them from a model store and pulling only the history since
+# each model's data end (warm). The store is written first by the demo itself
+# (`--write-models`, the same fits the cold start makes), for the same simulated start.
+# Usage: scripts/bench-restart.sh [TARGETS] [START]   (default 10000, 2026-12-07T16:30:00+08:00)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+targets=${1:-10000}; start=${2:-2026-12-07T16:30:00+08:00}
+source scripts/common.sh
+bin=${BIN:-$(tidecast_bin release)}
+dir=$(mktemp -d)
+trap 'kill ${pid:-} 2>/dev/null || true; rm -rf "$dir"' EXIT
+t0=$(date +%s)
+"$bin" demo --services "$targets" --start "$start" --write-models "$dir/store" > /dev/null
+echo "store: $targets models written in $(( $(date +%s) - t0 )) s, $(du -sh "$dir/store" | cut -f1)"
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+for mode in cold warm; do
+  port=$(free_port); mkdir -p "$dir/$mode"
+  extra=(); [[ $mode == warm ]] && extra=(--models "$dir/store")
+  t0=$(date +%s.%N)
+  "$bin" demo --services "$targets" --start "$start" --speed 1 --port "$port" --dir "$dir/$mode" \
+    "${extra[@]}" > "$dir/$mode/out" 2> "$dir/$mode/err" &
+  pid=$!
+  tls=(--cacert "$dir/$mode/ca.crt" --cert "$dir/$mode/client.crt" --key "$dir/$mode/client.key")
+  until [[ -f $dir/$mode/client.key ]] && [[ $(curl -s "${tls[@]}" "https://127.0.0.1:$port/metrics" \
+          | grep -c 'tidecast_target_state{.*state="fresh"} 1') -ge $targets ]]; do
+    sleep 1
+    kill -0 $pid 2>/dev/null || { echo "$mode: the server exited"; tail "$dir/$mode/err"; exit 1; }
+  done
+  t1=$(date +%s.%N)
+  rss=$(awk '$1 == "VmHWM:" {printf "%.0f", $2/1024}' /proc/$pid/status)
+  fits=$(grep -c "model refitted" "$dir/$mode/err" || true)
+  printf '%s: every target fresh after %.1f s, %s local fits, peak RSS %s MiB\n' \
+    "$mode" "$(echo "$t1 - $t0" | bc)" "$fits" "$rss"
+  kill $pid; wait $pid 2>/dev/null || true
+done
