@@ -28,7 +28,9 @@ pub use routes::router;
 pub use selector::{LabelSelector, Matcher, SelectorError};
 pub use status::ApiError;
 pub use store::{MetricStore, Registry};
-pub use telemetry::{TargetMetrics, Telemetry};
+pub use telemetry::{
+    ALL_SERIES_PER_TARGET, AUTO_SERIES_BUDGET, SERVED_SERIES_PER_TARGET, TargetMetrics, Telemetry,
+};
 
 use std::sync::Arc;
 

@@ -33,14 +33,52 @@ struct PathLabels {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TargetMetrics {
-    /// Everything: values, state, refreshes, forecasts and accuracy by horizon.
+    /// `all` while every target's series fit in [`AUTO_SERIES_BUDGET`], else `served` while
+    /// those fit, else `none`: a scrape an operator's sample limit accepts at any scale.
     #[default]
+    Auto,
+    /// Everything: values, state, refreshes, forecasts and accuracy by horizon.
     All,
     /// Served, predicted and live values, data age, state and refreshes (no per-horizon
     /// families: 11 series per target instead of up to 27).
     Served,
     /// No per-target families.
     None,
+}
+
+/// Per-target series `auto` allows in one scrape: Prometheus Operator users commonly cap a
+/// scrape at tens of thousands of samples, and a scrape this size stays near 2 MB.
+pub const AUTO_SERIES_BUDGET: usize = 50_000;
+/// Series one target adds at most with `all`: 5 values, 5 states, 2 refresh counters, 4
+/// forecasts and 3 accuracy families at 4 horizons.
+pub const ALL_SERIES_PER_TARGET: usize = 28;
+/// Series one target adds with `served`.
+pub const SERVED_SERIES_PER_TARGET: usize = 12;
+
+impl TargetMetrics {
+    /// The families exported for `targets` targets: `auto` resolved, the others as they are.
+    pub fn resolve(self, targets: usize) -> TargetMetrics {
+        match self {
+            TargetMetrics::Auto if targets * ALL_SERIES_PER_TARGET <= AUTO_SERIES_BUDGET => {
+                TargetMetrics::All
+            }
+            TargetMetrics::Auto if targets * SERVED_SERIES_PER_TARGET <= AUTO_SERIES_BUDGET => {
+                TargetMetrics::Served
+            }
+            TargetMetrics::Auto => TargetMetrics::None,
+            other => other,
+        }
+    }
+
+    /// The name as written in the config.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TargetMetrics::Auto => "auto",
+            TargetMetrics::All => "all",
+            TargetMetrics::Served => "served",
+            TargetMetrics::None => "none",
+        }
+    }
 }
 
 /// Request metrics plus the registry that encodes everything.
@@ -119,13 +157,11 @@ impl Telemetry {
             "Authentication settings versions loaded (the first and each CA rotation)",
             auth_settings_loads.clone(),
         );
-        if targets != TargetMetrics::None {
-            registry.register_collector(Box::new(TargetCollector {
-                store,
-                clock,
-                per_horizon: targets == TargetMetrics::All,
-            }));
-        }
+        registry.register_collector(Box::new(TargetCollector {
+            store,
+            clock,
+            families: targets,
+        }));
         Self {
             registry,
             requests,
@@ -195,8 +231,8 @@ impl Telemetry {
 struct TargetCollector {
     store: Arc<MetricStore>,
     clock: Arc<dyn Clock>,
-    /// Forecasts and accuracy by horizon too.
-    per_horizon: bool,
+    /// The per-target families, resolved against the layout at each scrape.
+    families: TargetMetrics,
 }
 
 type Labels = Vec<(&'static str, String)>;
@@ -233,9 +269,14 @@ impl Collector for TargetCollector {
         let views: Vec<_> = (0..reg.len()).map(|i| reg.get(i)).collect();
         let served = views.iter().map(|v| v.serve(now)).collect();
         let snap = Snapshot { views, served };
+        encode_fleet(&mut encoder, &snap)?;
+        let families = self.families.resolve(snap.views.len());
+        if families == TargetMetrics::None {
+            return Ok(());
+        }
         encode_values(&mut encoder, &snap)?;
         encode_state(&mut encoder, &snap)?;
-        if self.per_horizon {
+        if families == TargetMetrics::All {
             encode_horizons(&mut encoder, &snap.views)?;
         }
         encode_refreshes(&mut encoder, &snap.views)
@@ -278,6 +319,30 @@ fn encode_values(encoder: &mut DescriptorEncoder, snap: &Snapshot) -> Result<(),
         both()
             .filter_map(|(v, s)| s.age.map(|a| (target_labels(&v.name), a as f64)))
             .collect(),
+    )
+}
+
+/// Targets by state and the oldest data: five series whatever the number of targets, so
+/// the fleet is watched where the per-target families are off.
+fn encode_fleet(encoder: &mut DescriptorEncoder, snap: &Snapshot) -> Result<(), std::fmt::Error> {
+    gauge(
+        encoder,
+        "tidecast_targets",
+        "Targets in each staleness state",
+        Freshness::ALL
+            .iter()
+            .map(|st| {
+                let n = snap.served.iter().filter(|s| s.state == *st).count();
+                (vec![("state", st.as_str().to_string())], n as f64)
+            })
+            .collect(),
+    )?;
+    let oldest = snap.served.iter().filter_map(|s| s.age).max();
+    gauge(
+        encoder,
+        "tidecast_targets_data_age_max_seconds",
+        "The oldest data any target is served from, in seconds",
+        oldest.map(|a| (Vec::new(), a as f64)).into_iter().collect(),
     )
 }
 

@@ -405,4 +405,51 @@ async fn per_target_metric_families_follow_the_configured_level() {
         none.contains("tidecast_tls_certificate_expiry_timestamp_seconds"),
         "{none}"
     );
+    // The fleet's counts at every level: the one view of many targets that stays small.
+    for scrape in [&all, &served, &none] {
+        assert!(
+            scrape.contains("tidecast_targets{state=\"fresh\"} 1"),
+            "{scrape}"
+        );
+        assert!(scrape.contains("tidecast_targets{state=\"expired\"} 0"));
+        assert!(scrape.contains("tidecast_targets_data_age_max_seconds 30"));
+    }
+}
+
+/// `auto`, the default, keeps a scrape within its series budget as targets grow: every
+/// family, then the served ones, then only the fleet's counts.
+#[tokio::test]
+async fn auto_metric_families_shrink_as_the_targets_grow() {
+    use tidecast_server::{ALL_SERIES_PER_TARGET, AUTO_SERIES_BUDGET, SERVED_SERIES_PER_TARGET};
+    let scrape = |n: usize| async move {
+        let views = (0..n)
+            .map(|i| target(&format!("t{i}"), "m", &format!("s{i}"), 1200.0, 1500.5, 30))
+            .collect();
+        let store = Arc::new(MetricStore::new(views));
+        let app = router(AppState::with_target_metrics(
+            store,
+            Arc::new(Fixed(NOW as f64)),
+            "0.1.0",
+            TargetMetrics::Auto,
+        ));
+        get(app, "/metrics", None).await.2
+    };
+    let per_target = |body: &str| {
+        body.lines()
+            .filter(|l| l.starts_with("tidecast_target_"))
+            .count()
+    };
+    let few = AUTO_SERIES_BUDGET / ALL_SERIES_PER_TARGET;
+    let body = scrape(few).await;
+    assert!(
+        body.contains("tidecast_target_mae{"),
+        "all families at {few} targets"
+    );
+    assert!(per_target(&body) <= AUTO_SERIES_BUDGET);
+    let body = scrape(few + 1).await;
+    assert!(!body.contains("tidecast_target_mae{") && body.contains("tidecast_target_state{"));
+    assert!(per_target(&body) <= AUTO_SERIES_BUDGET);
+    let body = scrape(AUTO_SERIES_BUDGET / SERVED_SERIES_PER_TARGET + 1).await;
+    assert_eq!(per_target(&body), 0, "only the fleet's counts");
+    assert!(body.contains("tidecast_targets{state=\"fresh\"}"));
 }

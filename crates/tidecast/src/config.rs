@@ -1042,7 +1042,7 @@ targets:
         )
         .unwrap();
         assert!(off.shutdown_delay.is_zero());
-        assert_eq!(c.target_metrics, TargetMetrics::All);
+        assert_eq!(c.target_metrics, TargetMetrics::Auto);
         let served = Config::parse(
             &GOOD.replace("listen:", "target_metrics: served\nlisten:"),
             Path::new("."),

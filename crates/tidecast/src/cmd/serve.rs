@@ -134,6 +134,13 @@ pub(crate) fn serve(
         spawn_all(runtimes.collect(), store.clone(), s.clock.clone(), s.speed)
     };
     let board_clock = s.clock.clone();
+    let families = cfg.target_metrics.resolve(cfg.targets.len());
+    tracing::info!(
+        configured = cfg.target_metrics.as_str(),
+        exported = families.as_str(),
+        targets = cfg.targets.len(),
+        "per-target families on /metrics"
+    );
     let state = AppState::with_target_metrics(
         store.clone(),
         s.clock,
