@@ -23,8 +23,10 @@ pin_server=(); pin_client=()
 pid=$!
 trap 'kill $pid 2>/dev/null || true' EXIT
 url="https://127.0.0.1:$port"
+# The demo's CA, and its client certificate: the authentication gate is on.
+tls=(--cacert "$dir/ca.crt" --cert "$dir/client.crt" --key "$dir/client.key")
 t0=$(date +%s)
-until [[ $(curl -s --cacert "$dir/ca.crt" "$url/metrics" | grep -c 'tidecast_target_state{.*state="fresh"} 1') -ge $targets ]]; do
+until [[ -f $dir/client.key ]] && [[ $(fresh_targets "$url" "${tls[@]}") -ge $targets ]]; do
   sleep 2
   (( $(date +%s) - t0 < 900 )) || { echo "targets not all fresh after 900 s"; exit 1; }
 done
@@ -32,9 +34,9 @@ echo "targets: $targets fitted and fresh after $(( $(date +%s) - t0 )) s"
 rss() { awk -v f="$1" '$1 == f":" {printf "%.0f", $2/1024}' /proc/$pid/status; }
 echo "server RSS with $targets targets loaded: $(rss VmRSS) MiB (peak so far $(rss VmHWM) MiB)"
 path="/apis/external.metrics.k8s.io/v1beta1/namespaces/default/lb_connections_predicted?labelSelector=service%3Dsvc-$(printf %05d $(( targets / 2 )))"
-curl -s --cacert "$dir/ca.crt" "$url$path" | tee "$dir/one.json"; echo
+curl -s "${tls[@]}" "$url$path" | tee "$dir/one.json"; echo
 grep -q '"items":\[{' "$dir/one.json" || { echo "the benchmarked GET returns no item"; exit 1; }
-hist() { curl -s --cacert "$dir/ca.crt" "$url/metrics" | grep 'tidecast_http_request_duration_seconds_bucket{.*path="/apis/external.metrics.k8s.io/v1beta1/namespaces/{namespace}/{metric}"' ; }
+hist() { curl -s "${tls[@]}" "$url/metrics" | grep 'tidecast_http_request_duration_seconds_bucket{.*path="/apis/external.metrics.k8s.io/v1beta1/namespaces/{namespace}/{metric}"' ; }
 # The floors of this setup, run in alternating rounds with the metric GET so the VM's drift
 # hits all of them alike: `/healthz` on the same server (TLS + HTTP, no lookup) and, when
 # nginx is installed (Debian's nginx-light), nginx returning the same JSON body over TLS 1.3
@@ -68,7 +70,7 @@ fi
 ticks() { awk '{print $14 + $15}' /proc/$pid/stat; }  # the process's CPU, exited threads included
 load() { # URL OUT: one run of the fixed-rate load
   "${pin_client[@]}" oha --no-tui -z "${secs}s" -c "$conns" -q "$rate" --latency-correction ${OHA_ARGS:-} \
-    --cacert "$dir/ca.crt" -H 'Accept: application/json' "$1" > "$2"
+    "${tls[@]}" -H 'Accept: application/json' "$1" > "$2"
 }
 pct() { grep -E "$1% in" "$2" | awk '{printf "%.2f", $3}'; }
 row() { # NAME OUT CPU
@@ -111,7 +113,7 @@ echo "server RSS after the runs: $(rss VmRSS) MiB (peak $(rss VmHWM) MiB)"
 # New connections: TLS handshake and first request, 50 fresh curl connections each (means).
 fresh() { # URL
   for _ in $(seq 50); do
-    curl -s -o /dev/null --cacert "$dir/ca.crt" -w '%{time_connect} %{time_appconnect} %{time_total}\n' "$1"
+    curl -s -o /dev/null "${tls[@]}" -w '%{time_connect} %{time_appconnect} %{time_total}\n' "$1"
   done | awk '{h += $2 - $1; r += $3 - $2} END {printf "TLS handshake %.2f ms, first request %.2f ms", 1000 * h / NR, 1000 * r / NR}'
 }
 echo "new connections, tidecast metric GET: $(fresh "$url$path")"

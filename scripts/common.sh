@@ -24,3 +24,10 @@ eval_python() {
 first_origin() {
   "$py" -c 'import json,sys; print(json.load(open(sys.argv[1]))["setup"]["first_origin"])' "$1"
 }
+
+# How many targets the server at URL serves fresh, from the fleet gauge (which /metrics
+# carries whatever target_metrics says); curl options (CA, client certificate) follow.
+fresh_targets() {
+  local url=$1; shift
+  curl -s "$@" "$url/metrics" | awk '$1 == "tidecast_targets{state=\"fresh\"}" {printf "%d", $2; found = 1} END {if (!found) print 0}'
+}

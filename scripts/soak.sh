@@ -21,7 +21,7 @@ sampler=
 url="https://127.0.0.1:$port"
 tls=(--cacert "$dir/ca.crt" --cert "$dir/client.crt" --key "$dir/client.key")
 t0=$(date +%s)
-until [[ $(curl -s "${tls[@]}" "$url/metrics" | grep -c 'tidecast_target_state{.*state="fresh"} 1') -ge $targets ]]; do
+until [[ $(fresh_targets "$url" "${tls[@]}") -ge $targets ]]; do
   sleep 2
   (( $(date +%s) - t0 < 900 )) || { echo "targets not all fresh after 900 s"; exit 1; }
 done
