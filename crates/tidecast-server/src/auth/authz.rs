@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// What a request asks to do, as the SubjectAccessReview names it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Attributes {
     /// Reading a metric: verb `list` on resource = the metric name in the namespace.
     Metric {
@@ -128,10 +128,15 @@ pub(crate) enum Mode {
 pub(crate) struct ReviewAuth {
     pub(crate) reviewer: Arc<dyn Reviewer>,
     pub(crate) timeout: Duration,
-    /// Keyed on the spec's JSON, as the webhook authorizer's cache is.
-    pub(crate) allowed: TtlCache<String, ()>,
-    pub(crate) denied: TtlCache<String, String>,
+    /// Keyed on who asks for what: every field the review's spec is built from, compared
+    /// whole (the webhook authorizer keys on the spec's JSON; this is the same key without
+    /// building and serializing a spec per request).
+    pub(crate) allowed: TtlCache<ReviewKey, ()>,
+    pub(crate) denied: TtlCache<ReviewKey, String>,
 }
+
+/// The identity and the attributes a review is about.
+pub(crate) type ReviewKey = (User, Attributes);
 
 /// The group allowed without review (the aggregator's availability probe uses it).
 pub const ALWAYS_ALLOW_GROUP: &str = "system:masters";
@@ -143,14 +148,14 @@ impl Mode {
         }
         match self {
             Mode::AllowAuthenticated => Decision::Allow,
-            Mode::Review(r) => r.review(attrs.review_spec(user)).await,
+            Mode::Review(r) => r.review(user, attrs).await,
         }
     }
 }
 
 impl ReviewAuth {
-    async fn review(&self, spec: SubjectAccessReviewSpec) -> Decision {
-        let key = serde_json::to_string(&spec).unwrap_or_default();
+    async fn review(&self, user: &User, attrs: &Attributes) -> Decision {
+        let key: ReviewKey = (user.clone(), attrs.clone());
         if self.allowed.get(&key).is_some() {
             return Decision::Allow;
         }
@@ -158,7 +163,7 @@ impl ReviewAuth {
             return Decision::Deny(why);
         }
         let review = SubjectAccessReview {
-            spec,
+            spec: attrs.review_spec(user),
             ..Default::default()
         };
         let status =

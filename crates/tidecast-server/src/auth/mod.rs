@@ -31,7 +31,7 @@ pub const AUTHENTICATED_GROUP: &str = "system:authenticated";
 pub const ALWAYS_ALLOW_PATHS: [&str; 3] = ["/healthz", "/livez", "/readyz"];
 
 /// An authenticated caller.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Hash)]
 pub struct User {
     /// The username (non-empty).
     pub name: String,
