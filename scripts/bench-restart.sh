@@ -23,15 +23,17 @@ for mode in cold warm; do
     "${extra[@]}" > "$dir/$mode/out" 2> "$dir/$mode/err" &
   pid=$!
   tls=(--cacert "$dir/$mode/ca.crt" --cert "$dir/$mode/client.crt" --key "$dir/$mode/client.key")
-  until [[ -f $dir/$mode/client.key ]] && [[ $(curl -s "${tls[@]}" "https://127.0.0.1:$port/metrics" \
-          | grep -c 'tidecast_target_state{.*state="fresh"} 1') -ge $targets ]]; do
+  until [[ -f $dir/$mode/client.key ]] && [[ $(fresh_targets "https://127.0.0.1:$port" "${tls[@]}") -ge $targets ]]; do
     sleep 1
     kill -0 $pid 2>/dev/null || { echo "$mode: the server exited"; tail "$dir/$mode/err"; exit 1; }
   done
   t1=$(date +%s.%N)
-  rss=$(awk '$1 == "VmHWM:" {printf "%.0f", $2/1024}' /proc/$pid/status)
+  peak=$(awk '$1 == "VmHWM:" {printf "%.0f", $2/1024}' /proc/$pid/status)
   fits=$(grep -c "model refitted" "$dir/$mode/err" || true)
-  printf '%s: every target fresh after %.1f s, %s local fits, peak RSS %s MiB\n' \
-    "$mode" "$(echo "$t1 - $t0" | bc)" "$fits" "$rss"
+  # Resident memory once the start-up's transient buffers are gone: a minute later.
+  sleep 60
+  rss=$(awk '$1 == "VmRSS:" {printf "%.0f", $2/1024}' /proc/$pid/status)
+  printf '%s: every target fresh after %.1f s, %s local fits, peak RSS %s MiB, RSS a minute later %s MiB\n' \
+    "$mode" "$(echo "$t1 - $t0" | bc)" "$fits" "$peak" "$rss"
   kill $pid; wait $pid 2>/dev/null || true
 done
