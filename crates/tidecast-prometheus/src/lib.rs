@@ -12,6 +12,28 @@ pub use store::{RefreshStats, SeriesStore};
 use std::collections::BTreeMap;
 use tidecast_core::Sample;
 
+/// Entry points for the fuzz targets (fuzz/), not an API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use crate::{LabeledSeries, Result};
+
+    /// Parse a `query` or `query_range` answer body as the client does; `url` is only
+    /// for messages.
+    pub fn parse_result(url: &str, body: &[u8]) -> Result<Vec<LabeledSeries>> {
+        crate::wire::parse_result(url, body)
+    }
+
+    /// The `errorType` and `error` of an error answer body, if it is one.
+    pub fn error_body(body: &[u8]) -> Option<(String, String)> {
+        crate::wire::error_body(body)
+    }
+
+    /// One sample value as Prometheus writes it (`"1.5"`, `"NaN"`, `"+Inf"`).
+    pub fn parse_value(s: &str) -> Option<f64> {
+        crate::wire::parse_value(s)
+    }
+}
+
 /// Prometheus' limit on points per series in one `query_range` call is 11,000 steps.
 pub const MAX_STEPS_PER_QUERY: i64 = 11_000;
 
