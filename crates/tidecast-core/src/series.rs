@@ -171,12 +171,16 @@ impl Series {
     }
 }
 
+/// Unix seconds of 1900-01-01T00:00:00Z and 9999-12-31T23:59:59Z: the instants a series may
+/// have.
+pub(crate) const TIMESTAMP_RANGE: (f64, f64) = (-2_208_988_800.0, 253_402_300_799.0);
+
 /// The most common positive spacing between consecutive distinct timestamps (seconds),
 /// ties broken towards the smaller step. `None` with fewer than two distinct timestamps.
 pub fn infer_step(sorted_unique: &[i64]) -> Option<i64> {
     let mut diffs: Vec<i64> = sorted_unique
         .windows(2)
-        .map(|w| w[1] - w[0])
+        .map(|w| w[1].saturating_sub(w[0]))
         .filter(|d| *d > 0)
         .collect();
     if diffs.is_empty() {
@@ -224,6 +228,17 @@ impl SeriesBuilder {
     pub fn build(&self, samples: &[Sample]) -> Result<Series> {
         if samples.is_empty() {
             return Err(Error::NotEnoughData("no samples".into()));
+        }
+        // Grid arithmetic is on whole seconds: instants far outside any calendar would
+        // overflow it (found by fuzzing the CSV reader).
+        if let Some(bad) = samples
+            .iter()
+            .find(|s| !(TIMESTAMP_RANGE.0..=TIMESTAMP_RANGE.1).contains(&s.timestamp))
+        {
+            return Err(Error::InvalidParameter(format!(
+                "timestamp {} is outside the years 1900-9999 (Unix seconds {} to {})",
+                bad.timestamp, TIMESTAMP_RANGE.0, TIMESTAMP_RANGE.1
+            )));
         }
         // Stable sort by time keeps input order among equal timestamps, so "last wins".
         let mut order: Vec<usize> = (0..samples.len()).collect();
@@ -377,5 +392,18 @@ mod tests {
                 .build(&[s(0.0, 1.0)])
                 .is_ok()
         );
+    }
+
+    /// Regression: fuzzing the CSV reader found timestamps that overflowed the step
+    /// inference and the grid length (`-1e300,1` then `1e300,2`; `-9e18` .. `9e18`).
+    #[test]
+    fn timestamps_outside_any_calendar_are_an_error_not_an_overflow() {
+        for pair in [[-1e300, 1e300], [-9e18, 9e18], [0.0, -4e260]] {
+            let e = SeriesBuilder::new()
+                .build(&[s(pair[0], 1.0), s(0.0, 2.0), s(pair[1], 3.0)])
+                .unwrap_err();
+            assert!(e.to_string().contains("outside the years 1900-9999"), "{e}");
+        }
+        assert!(infer_step(&[i64::MIN, 0, i64::MAX]).is_some());
     }
 }

@@ -85,9 +85,7 @@ pub fn read_samples(path: &Path, opts: &ReadOptions) -> Result<Vec<Sample>> {
             path: path.to_path_buf(),
             source,
         })?;
-        ParquetReader::new(file)
-            .finish()
-            .map_err(|e| format_err(path, format!("not a readable Parquet file: {e}")))?
+        read_parquet(path, file)?
     } else {
         // Every column as text: parsing is ours, so errors can name the line and the cell.
         CsvReadOptions::default()
@@ -123,6 +121,43 @@ pub fn read_samples(path: &Path, opts: &ReadOptions) -> Result<Vec<Sample>> {
         .zip(values)
         .map(|(timestamp, value)| Sample { timestamp, value })
         .collect())
+}
+
+/// A Parquet file's frame. polars panics on some malformed files (fuzzing found its bitmap
+/// and footer checks): such a file is an error naming it, not a crash. The panic's message
+/// becomes the error's; the process-wide panic hook is swapped for the read so it is not
+/// also printed (a read runs before any server thread exists).
+fn read_parquet(path: &Path, file: std::fs::File) -> Result<DataFrame> {
+    let message = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let seen = message.clone();
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let text = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic".into());
+        *seen.lock().unwrap_or_else(|p| p.into_inner()) = text;
+    }));
+    let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        ParquetReader::new(file).finish()
+    }));
+    std::panic::set_hook(hook);
+    match read {
+        Ok(Ok(df)) => Ok(df),
+        Ok(Err(e)) => Err(format_err(
+            path,
+            format!("not a readable Parquet file: {e}"),
+        )),
+        Err(_) => Err(format_err(
+            path,
+            format!(
+                "not a readable Parquet file: the Parquet reader failed on it ({})",
+                message.lock().unwrap_or_else(|p| p.into_inner())
+            ),
+        )),
+    }
 }
 
 /// Line number of row `i` (the header is line 1).
@@ -244,6 +279,24 @@ mod tests {
     fn read(text: &str) -> Result<Series> {
         let f = file(text);
         read_series(f.path(), &ReadOptions::new())
+    }
+
+    /// Regression: files the fuzzer made polars panic on (its bitmap, footer and page
+    /// checks) are an error naming the file.
+    #[test]
+    fn malformed_parquet_that_panics_polars_is_an_error_naming_the_file() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/malformed");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let e = read_samples(&path, &ReadOptions::new())
+                .unwrap_err()
+                .to_string();
+            assert!(e.starts_with(&path.display().to_string()), "{e}");
+            assert!(e.contains("not a readable Parquet file"), "{e}");
+            seen += 1;
+        }
+        assert_eq!(seen, 30);
     }
 
     #[test]
