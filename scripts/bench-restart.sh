@@ -30,10 +30,12 @@ for mode in cold warm; do
   t1=$(date +%s.%N)
   peak=$(awk '$1 == "VmHWM:" {printf "%.0f", $2/1024}' /proc/$pid/status)
   fits=$(grep -c "model refitted" "$dir/$mode/err" || true)
-  # Resident memory once the start-up's transient buffers are gone: a minute later.
-  sleep 60
+  # The next minute, steady: one refresh of every target (ingest, state update, forecast)
+  # and what it costs in CPU; then the resident memory, the start-up's buffers gone.
+  ticks() { awk '{print $14 + $15}' /proc/$pid/stat; }
+  c0=$(ticks); sleep 60; c1=$(ticks)
   rss=$(awk '$1 == "VmRSS:" {printf "%.0f", $2/1024}' /proc/$pid/status)
-  printf '%s: every target fresh after %.1f s, %s local fits, peak RSS %s MiB, RSS a minute later %s MiB\n' \
-    "$mode" "$(echo "$t1 - $t0" | bc)" "$fits" "$peak" "$rss"
+  printf '%s: every target fresh after %.1f s, %s local fits, peak RSS %s MiB; the next minute: %.1f CPU-seconds of refreshes, RSS %s MiB\n' \
+    "$mode" "$(echo "$t1 - $t0" | bc)" "$fits" "$peak" "$(echo "($c1 - $c0) / $(getconf CLK_TCK)" | bc -l)" "$rss"
   kill $pid; wait $pid 2>/dev/null || true
 done
