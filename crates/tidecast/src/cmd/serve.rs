@@ -134,39 +134,9 @@ pub(crate) fn serve(
         spawn_all(runtimes.collect(), store.clone(), s.clock.clone(), s.speed)
     };
     let board_clock = s.clock.clone();
-    let families = cfg.target_metrics.resolve(cfg.targets.len());
-    tracing::info!(
-        configured = cfg.target_metrics.as_str(),
-        exported = families.as_str(),
-        targets = cfg.targets.len(),
-        "per-target families on /metrics"
-    );
-    let state = AppState::with_target_metrics(
-        store.clone(),
-        s.clock,
-        env!("CARGO_PKG_VERSION"),
-        cfg.target_metrics,
-    );
+    let state = app_state(cfg, store.clone(), s.clock);
     let served = rt.block_on(async move {
-        // Fail closed: a server whose authentication settings do not load does not start.
-        let state = match &cfg.auth {
-            Some(auth) => {
-                let gate = crate::cluster::gate(auth, state.telemetry.clone())
-                    .await
-                    .context("authentication settings")?;
-                state.with_auth(gate)
-            }
-            None => {
-                tracing::warn!(
-                    "auth.insecure_disable is set: every caller is served, unauthenticated and unauthorized"
-                );
-                state
-            }
-        };
-        let state = match s.live {
-            Some(live) => state.with_live(live),
-            None => state,
-        };
+        let state = gated(cfg, state, s.live).await?;
         let board = match &cfg.board {
             Some(b) => Some(start_board(b, store.clone(), board_clock).await?),
             None => None,
@@ -199,6 +169,49 @@ pub(crate) fn serve(
     // In-flight refits are abandoned, not awaited: nothing they produce outlives the process.
     models.shutdown_background();
     served
+}
+
+/// The router's state: the store, the clock and the `/metrics` families the config asks for.
+fn app_state(
+    cfg: &Config,
+    store: Arc<MetricStore>,
+    clock: Arc<dyn tidecast_server::Clock>,
+) -> AppState {
+    let families = cfg.target_metrics.resolve(cfg.targets.len());
+    tracing::info!(
+        configured = cfg.target_metrics.as_str(),
+        exported = families.as_str(),
+        targets = cfg.targets.len(),
+        "per-target families on /metrics"
+    );
+    AppState::with_target_metrics(store, clock, env!("CARGO_PKG_VERSION"), cfg.target_metrics)
+}
+
+/// `state` behind the authentication gate (unless the config turns it off) and with the
+/// pass-through metrics, if any. Fail closed: settings that do not load stop the start.
+async fn gated(
+    cfg: &Config,
+    state: AppState,
+    live: Option<Arc<dyn tidecast_server::LiveMetrics>>,
+) -> Result<AppState> {
+    let state = match &cfg.auth {
+        Some(auth) => {
+            let gate = crate::cluster::gate(auth, state.telemetry.clone())
+                .await
+                .context("authentication settings")?;
+            state.with_auth(gate)
+        }
+        None => {
+            tracing::warn!(
+                "auth.insecure_disable is set: every caller is served, unauthenticated and unauthorized"
+            );
+            state
+        }
+    };
+    Ok(match live {
+        Some(live) => state.with_live(live),
+        None => state,
+    })
 }
 
 /// The live board on its own plain-HTTP listener: a read-only page, with its own access
