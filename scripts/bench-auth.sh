@@ -42,7 +42,7 @@ KC
 start() { # NAME FLAGS...: a demo with TARGETS services in real time
   local name=$1; shift
   local port; port=$(free_port)
-  "$bin" demo --services "$targets" --speed 1 --start now --port "$port" --dir "$dir/$name" "$@" \
+  "$bin" demo --services "$targets" --no-board --speed 1 --start now --port "$port" --dir "$dir/$name" "$@" \
     > "$dir/$name.out" 2> "$dir/$name.err" &
   pids+=($!)
   echo "$port" > "$dir/$name.port"

@@ -19,7 +19,7 @@ for mode in cold warm; do
   port=$(free_port); mkdir -p "$dir/$mode"
   extra=(); [[ $mode == warm ]] && extra=(--models "$dir/store")
   t0=$(date +%s.%N)
-  "$bin" demo --services "$targets" --start "$start" --speed 1 --port "$port" --dir "$dir/$mode" \
+  "$bin" demo --services "$targets" --no-board --start "$start" --speed 1 --port "$port" --dir "$dir/$mode" \
     "${extra[@]}" > "$dir/$mode/out" 2> "$dir/$mode/err" &
   pid=$!
   tls=(--cacert "$dir/$mode/ca.crt" --cert "$dir/$mode/client.crt" --key "$dir/$mode/client.key")

@@ -19,7 +19,7 @@ dir=$(mktemp -d); port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("
 pin_server=(); pin_client=()
 [[ -n ${SERVER_CPUS:-} ]] && pin_server=(taskset -c "$SERVER_CPUS")
 [[ -n ${CLIENT_CPUS:-} ]] && pin_client=(taskset -c "$CLIENT_CPUS")
-"${pin_server[@]}" "$bin" demo --services "$targets" --speed 1 --start now --port "$port" --dir "$dir" > "$dir/out" 2> "$dir/err" &
+"${pin_server[@]}" "$bin" demo --services "$targets" --no-board --speed 1 --start now --port "$port" --dir "$dir" > "$dir/out" 2> "$dir/err" &
 pid=$!
 trap 'kill $pid 2>/dev/null || true' EXIT
 url="https://127.0.0.1:$port"

@@ -14,7 +14,7 @@ command -v oha >/dev/null || { echo "needs oha: cargo install oha --locked"; exi
 source scripts/common.sh
 bin=${BIN:-$(tidecast_bin release)}
 dir=$(mktemp -d); port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$bin" demo --services "$targets" --speed 1 --start now --port "$port" --dir "$dir" > "$dir/out" 2> "$dir/err" &
+"$bin" demo --services "$targets" --no-board --speed 1 --start now --port "$port" --dir "$dir" > "$dir/out" 2> "$dir/err" &
 pid=$!
 trap 'kill $pid 2>/dev/null || true; kill $sampler 2>/dev/null || true' EXIT
 sampler=

@@ -325,13 +325,17 @@ fn age_text(secs: i64) -> String {
 fn spark(out: &mut String, t: &Trail, served: Option<f64>, now: i64) {
     const W: f64 = 300.0;
     const H: f64 = 56.0;
-    let band_end = t.band_start + t.band_step * t.lower.len() as i64;
-    let from = t.actual.first().map_or(now, |a| a.0).min(now);
+    let band_end = t.band_start + t.step * t.lower.len() as i64;
+    let from = if t.actual.is_empty() {
+        now
+    } else {
+        t.actual_start.min(now)
+    };
     let to = band_end.max(now + 1);
     let hi = t
         .actual
         .iter()
-        .map(|a| f64::from(a.1))
+        .map(|a| f64::from(*a))
         .chain(t.upper.iter().map(|u| f64::from(*u)))
         .chain(served)
         .filter(|v| v.is_finite())
@@ -345,7 +349,7 @@ fn spark(out: &mut String, t: &Trail, served: Option<f64>, now: i64) {
         "<svg viewBox=\"0 0 {W} {H}\" preserveAspectRatio=\"none\">"
     );
     if !t.lower.is_empty() {
-        let at = |i: usize| t.band_start + t.band_step * i as i64;
+        let at = |i: usize| t.band_start + t.step * i as i64;
         let mut pts: Vec<String> = (0..t.upper.len())
             .map(|i| format!("{:.1},{:.1}", x(at(i)), y(f64::from(t.upper[i]))))
             .collect();
@@ -360,11 +364,13 @@ fn spark(out: &mut String, t: &Trail, served: Option<f64>, now: i64) {
             pts.join(" ")
         );
     }
-    for run in t
+    let points: Vec<(i64, f32)> = t
         .actual
-        .split(|a| !a.1.is_finite())
-        .filter(|r| !r.is_empty())
-    {
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (t.actual_start + t.step * i as i64, *v))
+        .collect();
+    for run in points.split(|a| !a.1.is_finite()).filter(|r| !r.is_empty()) {
         let pts: Vec<String> = run
             .iter()
             .map(|(ts, v)| format!("{:.1},{:.1}", x(*ts), y(f64::from(*v))))
@@ -451,9 +457,10 @@ mod tests {
             last_error: None,
             model_refit_point: None,
             trail: Some(Arc::new(Trail {
-                actual: vec![(999_880, 90.0), (999_940, f32::NAN), (1_000_000, 100.0)],
+                step: 60,
+                actual_start: 999_880,
+                actual: vec![90.0, 95.0, f32::NAN, 100.0],
                 band_start: 1_000_060,
-                band_step: 60,
                 lower: vec![80.0; 30],
                 upper: vec![160.0; 30],
             })),

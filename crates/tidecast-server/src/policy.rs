@@ -148,12 +148,14 @@ pub struct TargetView {
 /// 80 % band ahead.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Trail {
-    /// Recent observations `(Unix second, value)`, oldest first.
-    pub actual: Vec<(i64, f32)>,
+    /// Grid step of the actuals and the band, seconds.
+    pub step: i64,
+    /// Unix seconds of `actual[0]`.
+    pub actual_start: i64,
+    /// Recent observations on the grid (NaN where missing), oldest first.
+    pub actual: Vec<f32>,
     /// Unix seconds of `lower[0]` and `upper[0]`.
     pub band_start: i64,
-    /// Grid step of the band in seconds.
-    pub band_step: i64,
     /// The band's lower edge (the 0.1 quantile).
     pub lower: Vec<f32>,
     /// The band's upper edge (the 0.9 quantile).

@@ -255,6 +255,9 @@ pub(crate) struct DemoArgs {
     /// The live board's port on 127.0.0.1 (0 picks a free one; the URL is printed).
     #[arg(long, default_value_t = 0, value_name = "PORT")]
     pub(crate) board_port: u16,
+    /// No live board (benchmarks: it keeps each target's last two hours).
+    #[arg(long, conflicts_with = "board_port")]
+    pub(crate) no_board: bool,
     /// Serve every caller without authentication or authorization (benchmarks of the
     /// gate's cost; never on a reachable address).
     #[arg(long)]

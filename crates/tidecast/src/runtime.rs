@@ -296,36 +296,52 @@ pub(crate) struct TargetRuntime {
     board: Option<BoardTrail>,
 }
 
-/// The recent actuals and the latest band of one target, for the live board.
+/// The recent actuals and the latest band of one target, for the live board: on the
+/// target's grid, 4 bytes a point.
 #[derive(Debug)]
 struct BoardTrail {
     /// How much is kept behind the newest observation and drawn ahead of it, in seconds.
     span: i64,
-    actual: std::collections::VecDeque<(i64, f32)>,
+    step: i64,
+    /// Unix seconds of `actual[0]`.
+    start: i64,
+    actual: std::collections::VecDeque<f32>,
     trail: Arc<Trail>,
 }
 
 impl BoardTrail {
+    fn newest(&self) -> Option<i64> {
+        (!self.actual.is_empty()).then(|| self.start + self.step * (self.actual.len() as i64 - 1))
+    }
+
+    /// `value` at grid instant `t`, later than any before (missing points between are NaN).
     fn observe(&mut self, t: i64, value: f64) {
-        self.actual.push_back((t, value as f32));
-        while self
-            .actual
-            .front()
-            .is_some_and(|(t0, _)| *t0 < t - self.span)
-        {
+        match self.newest() {
+            None => self.start = t,
+            Some(n) if t <= n => return,
+            Some(n) => {
+                // A gap longer than the span keeps nothing before it.
+                let missing = ((t - n) / self.step - 1).min(self.span / self.step + 1);
+                self.actual
+                    .extend(std::iter::repeat_n(f32::NAN, missing.max(0) as usize));
+                self.start = t - self.step * self.actual.len() as i64;
+            }
+        }
+        self.actual.push_back(value as f32);
+        while self.start < t - self.span {
             self.actual.pop_front();
+            self.start += self.step;
         }
     }
 
     /// The tail of a refit's history, so a board shows the recent past from the start.
     fn seed(&mut self, samples: &[tidecast_core::Sample]) {
-        let newest = self.actual.back().map_or(i64::MIN, |a| a.0);
         let Some(end) = samples.last().map(|s| s.timestamp.round() as i64) else {
             return;
         };
         for s in samples {
             let t = s.timestamp.round() as i64;
-            if t > newest && t >= end - self.span {
+            if t >= end - self.span {
                 self.observe(t, s.value);
             }
         }
@@ -334,9 +350,10 @@ impl BoardTrail {
     fn band(&mut self, f: &tidecast_core::Forecast, lo: &[f64], hi: &[f64]) {
         let n = ((self.span / f.step.max(1)) as usize).min(f.len());
         self.trail = Arc::new(Trail {
+            step: self.step,
+            actual_start: self.start,
             actual: self.actual.iter().copied().collect(),
             band_start: f.start,
-            band_step: f.step,
             lower: lo[..n].iter().map(|v| *v as f32).collect(),
             upper: hi[..n].iter().map(|v| *v as f32).collect(),
         });
@@ -370,8 +387,11 @@ impl TargetRuntime {
 
     /// Keep what the live board draws: `span` seconds of actuals behind and of band ahead.
     pub(crate) fn with_board(mut self, span: i64) -> Self {
+        let step = self.cfg.step;
         self.board = Some(BoardTrail {
             span,
+            step,
+            start: 0,
             actual: Default::default(),
             trail: Arc::default(),
         });
@@ -833,6 +853,41 @@ targets:
         source.down.store(false, Ordering::SeqCst);
         rt.refresh(clock.now() as i64, &store, &fits).await;
         assert_eq!(serve(&store).state, Freshness::Fresh);
+    }
+
+    #[test]
+    fn the_board_trail_keeps_a_grid_with_gaps_and_its_span_only() {
+        let mut b = BoardTrail {
+            span: 300,
+            step: 60,
+            start: 0,
+            actual: Default::default(),
+            trail: Arc::default(),
+        };
+        for (t, v) in [(600, 1.0), (660, 2.0), (840, 5.0), (840, 9.0), (780, 9.0)] {
+            b.observe(t, v);
+        }
+        let got: Vec<String> = b.actual.iter().map(|v| v.to_string()).collect();
+        assert_eq!(
+            (b.start, got),
+            (
+                600,
+                vec!["1", "2", "NaN", "NaN", "5"]
+                    .into_iter()
+                    .map(String::from)
+                    .collect::<Vec<_>>()
+            )
+        );
+        b.observe(1200, 7.0);
+        assert_eq!(b.start, 900, "five minutes behind the newest");
+        assert_eq!(b.actual.len(), 6);
+        assert_eq!(b.newest(), Some(1200));
+        b.observe(100_000, 8.0);
+        assert_eq!(
+            (b.start, b.actual.len()),
+            (99_700, 6),
+            "a long gap keeps only the span"
+        );
     }
 
     #[test]

@@ -157,10 +157,12 @@ fn config(
         "listen: 127.0.0.1:{}\nshutdown_delay: 0s\ntls: {{cert_file: {:?}, key_file: {:?}}}\n",
         args.port, pki.server_cert, pki.server_key
     );
-    yaml.push_str(&format!(
-        "board: {{listen: 127.0.0.1:{}, reload: 5s}}\n",
-        args.board_port
-    ));
+    if !args.no_board {
+        yaml.push_str(&format!(
+            "board: {{listen: 127.0.0.1:{}, reload: 5s}}\n",
+            args.board_port
+        ));
+    }
     // By default no cluster: the demo CA's client certificates authenticate, and every
     // authenticated caller may read (anonymous ones get a 401).
     yaml.push_str(&match (&args.kubeconfig, args.insecure_no_auth) {
