@@ -94,6 +94,15 @@ for r in $(seq "$rounds"); do
   fi
 done
 hist > "$dir/after.txt"
+if [[ -n $ngx_url ]]; then
+  # The figure the target names: the metric GET's p99 over nginx's, per round, and the median.
+  for r in $(seq "$rounds"); do echo "$(pct 99.00 "$dir/oha-$r.txt") $(pct 99.00 "$dir/oha-nginx-$r.txt")"; done | python3 -c '
+import statistics, sys
+ratios = [float(a) / float(b) for a, b in (line.split() for line in sys.stdin)]
+print()
+print("metric GET p99 / nginx p99 per round: " + ", ".join(f"{x:.2f}x" for x in ratios))
+print(f"median round: {statistics.median(ratios):.2f}x; at or below nginx in {sum(x <= 1 for x in ratios)} of {len(ratios)} rounds")'
+fi
 echo
 grep -A3 "Status code distribution" "$dir/oha-1.txt" | grep -v "^Status code distribution" || true
 echo "server-side handler time (metric GETs during the runs, cumulative):"

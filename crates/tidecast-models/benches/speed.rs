@@ -8,12 +8,10 @@
 //! 3. fit + forecast of 100 tidal series of 42 days at 5 minutes, where the default model is
 //!    the whole combination (tidal model, lag regression variants, MSTL variants, weights
 //!    chosen by an inner backtest), on every core;
-//! 4. the process's peak resident memory;
-//! 5. (`memory`, only when named) the resident memory a fitted 5-minute combination model
-//!    holds: 200 such models fitted and kept, resident memory before and after.
+//! 4. the process's peak resident memory.
 //!
 //! `cargo bench -p tidecast-models --bench speed -- combination` runs only that part (names:
-//! fit, combination, backtest, memory).
+//! fit, combination, backtest). The memory a model holds is the `memory` bench's.
 //!
 //! The series are synthetic tides with different levels, noise and seeds; generating them is
 //! not timed. No assertion: numbers go to docs/benchmarks.md.
@@ -25,8 +23,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 use tidecast_core::synth::TidalGenerator;
-use tidecast_core::{Calendar, Fit, Series};
-use tidecast_models::{AutoSpec, Forecaster};
+use tidecast_core::{Calendar, Series};
+use tidecast_models::Forecaster;
 use tidecast_testing::status_mib;
 
 fn tide(seed: u64, days: i64, end: i64) -> Series {
@@ -86,14 +84,12 @@ fn main() {
     let quick =
         !std::env::args().any(|a| a == "--bench") || std::env::args().any(|a| a == "--quick");
     // Names after `--`, e.g. `cargo bench --bench speed -- combination`, run only those parts
-    // (fit, combination, backtest, memory); none runs the first three.
+    // (fit, combination, backtest); none runs all three.
     let parts: Vec<String> = std::env::args()
         .skip(1)
-        .filter(|a| ["fit", "combination", "backtest", "memory"].contains(&a.as_str()))
+        .filter(|a| ["fit", "combination", "backtest"].contains(&a.as_str()))
         .collect();
     let run = |part: &str| parts.is_empty() || parts.iter().any(|p| p == part);
-    // `memory` runs only when named (it takes a minute and a half), and in the tiny version.
-    let memory_part = parts.iter().any(|p| p == "memory") || (quick && parts.is_empty());
     let n_series = if quick { 8 } else { 1000 };
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let end = 1_792_540_800; // 2026-10-21T00:00:00Z: a refit point, so each fit sees all 28 days
@@ -134,40 +130,7 @@ fn main() {
     if run("backtest") {
         backtest(cal.clone(), end, quick);
     }
-    if memory_part {
-        memory(cal, quick);
-    }
     println!("peak RSS: {:.0} MiB", status_mib("VmHWM:"));
-}
-
-/// Fit 5-minute combination models one by one (each history dropped after its fit) and keep
-/// them: the growth of resident memory per model is what a server holds per such target
-/// (plus its refit history, which a server keeps elsewhere).
-fn memory(cal: Arc<Calendar>, quick: bool) {
-    let n = if quick { 2 } else { 200 };
-    let end = 1_792_540_800;
-    let spec = AutoSpec::new().max_horizon(12);
-    // One fit first, so allocator arenas and lazily built tables are in place.
-    let warm = spec
-        .fit(&tide_every(999, 42, end, 300), cal.clone())
-        .expect("fits");
-    drop(warm);
-    let before = status_mib("VmRSS:");
-    let mut models = Vec::with_capacity(n);
-    for i in 0..n {
-        let series = tide_every(i as u64 + 1, 42, end, 300);
-        models.push(spec.fit(&series, cal.clone()).expect("fits"));
-    }
-    let after = status_mib("VmRSS:");
-    let combined = models
-        .iter()
-        .filter(|m| tidecast_core::Predict::name(*m).starts_with("auto("))
-        .count();
-    println!(
-        "memory: {n} fitted 5-minute models ({combined} combinations) hold {:.1} MiB resident: {:.0} KiB per target",
-        after - before,
-        1024.0 * (after - before) / n as f64
-    );
 }
 
 fn backtest(cal: Arc<Calendar>, end: i64, quick: bool) {

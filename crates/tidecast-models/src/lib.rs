@@ -10,6 +10,7 @@ mod lagreg;
 mod metrics;
 mod mstl;
 mod naive;
+mod packed;
 mod profile;
 mod tidal;
 mod transform;

@@ -237,6 +237,12 @@ pub(crate) struct DemoArgs {
     /// e.g. 10000 for a load test).
     #[arg(long, default_value_t = 3, value_name = "N")]
     pub(crate) services: usize,
+    /// Every service's sampling step (e.g. 5m, where `auto` is the whole combination).
+    #[arg(long, default_value = "1m", value_name = "DURATION")]
+    pub(crate) step: String,
+    /// Every service's training window.
+    #[arg(long, default_value = "28d", value_name = "DURATION")]
+    pub(crate) window: String,
     /// Stop after this many real seconds (default: run until Ctrl-C).
     #[arg(long, value_name = "SECONDS")]
     pub(crate) duration: Option<f64>,

@@ -8,6 +8,7 @@ use crate::Result;
 use crate::calibration::Calibration;
 use crate::lagreg::{LagRegression, Recent, Target, lookback};
 use crate::mstl::Seasonal;
+use crate::packed::{Packed, Values};
 use crate::transform::Space;
 use std::sync::Arc;
 use tidecast_core::{Calendar, SECS_PER_DAY, Series, same_kind_back};
@@ -24,8 +25,8 @@ pub(super) struct Combination {
     pub(super) calibration: Calibration,
     /// Recent values, newest last (at least the regression's lookback): `keep` values plus at
     /// most [`slack`] more before the oldest are dropped, in an allocation of that size.
-    /// Kept as f32 (7 significant digits, ample for a forecast's inputs): half the memory.
-    pub(super) buffer: Vec<f32>,
+    /// Kept packed ([`Packed`]): a quarter of the memory of f64.
+    pub(super) buffer: Packed,
     pub(super) keep: usize,
     /// Index of the newest buffered value in the decomposition's window.
     newest: usize,
@@ -143,17 +144,13 @@ impl Combination {
             self.buffer.reserve_exact(most - self.buffer.len());
         }
         for _ in 0..skipped {
-            self.buffer.push(f32::NAN);
+            self.buffer.push(f64::NAN);
         }
         self.newest += skipped + 1;
-        self.buffer.push(if value.is_finite() {
-            value as f32
-        } else {
-            f32::NAN
-        });
+        self.buffer.push(value);
         if self.buffer.len() > self.keep + slack(self.keep) {
             let cut = self.buffer.len() - self.keep;
-            self.buffer.drain(..cut);
+            self.buffer.drop_front(cut);
         }
     }
 }
@@ -225,8 +222,10 @@ fn assemble(
         None => None,
     };
     let keep = lookback(week) + 1;
-    let mut buffer = Vec::with_capacity(keep + slack(keep) + 1);
-    buffer.extend(y[n.saturating_sub(keep)..].iter().map(|v| *v as f32));
+    let buffer = Packed::from_values(
+        y[n.saturating_sub(keep)..].iter().copied(),
+        keep + slack(keep) + 1,
+    );
     Ok(Some(Combination {
         model,
         seasonal,

@@ -23,6 +23,7 @@ mod validation;
 mod weights;
 
 use crate::calibration::check_quantiles;
+use crate::packed::Values;
 use crate::tidal::{Tidal, TidalSpec};
 use crate::transform::non_negative;
 use crate::{Error, Result};

@@ -185,7 +185,10 @@ fn a_missed_scrape_does_not_switch_the_regression_off() {
     }
     let r = gappy.combination.as_ref().expect("the combination applies");
     let t = r.buffer.len() - 1;
-    assert!(r.buffer[t - 39].is_nan(), "the skipped update is a gap");
+    assert!(
+        r.buffer.value(t - 39).unwrap().is_nan(),
+        "the skipped update is a gap"
+    );
     let recent = r.model.recent(&r.buffer, t);
     assert!(
         r.model

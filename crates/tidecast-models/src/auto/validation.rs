@@ -4,6 +4,7 @@
 
 use crate::lagreg::{LagRegression, LagSpec, PrefixSums, Target};
 use crate::mstl::{ALPHAS, Seasonal};
+use crate::packed::Values;
 use crate::tidal::{Tidal, TidalSpec};
 use crate::transform::{Space, bridged};
 use crate::{Error, Result};
@@ -48,11 +49,10 @@ pub(super) type Row = (usize, f64, [f64; 4]);
 /// horizon, and a forecast's interval is those quantiles times the volatility at its
 /// origin. They widen while the series is bursting and narrow while it is calm, and a
 /// burst in the validation week does not widen every later interval.
-pub(super) fn volatility<V: Copy + Into<f64>>(y: &[V]) -> f64 {
-    let tail = &y[y.len().saturating_sub(VOLATILITY_STEPS + 1)..];
+pub(super) fn volatility(y: &(impl Values + ?Sized)) -> f64 {
     let (mut s, mut n) = (0.0, 0usize);
-    for w in tail.windows(2) {
-        let d = (w[1].into() - w[0].into()).abs();
+    for i in (y.len().saturating_sub(VOLATILITY_STEPS + 1) + 1)..y.len() {
+        let d = (y.value(i).unwrap_or(f64::NAN) - y.value(i - 1).unwrap_or(f64::NAN)).abs();
         if d.is_finite() {
             s += d;
             n += 1;

@@ -25,7 +25,7 @@ pub(super) fn columns(harmonics: usize) -> Vec<(usize, usize)> {
 #[inline]
 pub(super) fn design_dot(
     f: &[f64; NF],
-    c: &[f64],
+    c: &[f32],
     harmonics: usize,
     target_slot: usize,
     day: usize,
@@ -35,7 +35,7 @@ pub(super) fn design_dot(
         f[..NV]
             .iter()
             .zip(&varying[a * NV..(a + 1) * NV])
-            .map(|(x, c)| x * c)
+            .map(|(x, c)| x * f64::from(*c))
             .sum()
     };
     // The basis terms in [`basis`]'s order, computed in place (no allocation per forecast).
@@ -48,7 +48,7 @@ pub(super) fn design_dot(
     sum + f[NV..]
         .iter()
         .zip(constant)
-        .map(|(x, c)| x * c)
+        .map(|(x, c)| x * f64::from(*c))
         .sum::<f64>()
 }
 

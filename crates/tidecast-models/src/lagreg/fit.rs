@@ -122,10 +122,9 @@ impl<'a> LagSpec<'a> {
                 return Ok(None);
             }
             let (gram, xty) = normal_equations(&rows, &bound, &bases, layout.len());
-            coefs.push(
-                ridge(gram, xty, n, &layout)
-                    .map_err(|source| Error::Solve { horizon: h, source })?,
-            );
+            let c = ridge(gram, xty, n, &layout)
+                .map_err(|source| Error::Solve { horizon: h, source })?;
+            coefs.push(c.into_iter().map(|v| v as f32).collect());
         }
         Ok(Some(LagRegression {
             day: self.day,

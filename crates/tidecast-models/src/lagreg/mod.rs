@@ -36,6 +36,7 @@ pub(crate) use features::lookback;
 pub(crate) use fit::LagSpec;
 pub(crate) use sums::{PrefixSums, Recent, Sums};
 
+use crate::packed::Values;
 use crate::transform::Space;
 use design::design_dot;
 use features::{Lags, NF, clip, features_with, hour_steps, recent_windows};
@@ -48,7 +49,8 @@ pub(crate) struct LagRegression {
     week: usize,
     /// Whether the weekly lags are features (else they are 0: a history under four weeks).
     weekly: bool,
-    coefs: Vec<Vec<f64>>,
+    /// Per horizon; f32 (7 digits, far finer than the fit's error) halves a server's share.
+    coefs: Vec<Vec<f32>>,
     /// Per horizon, the bound each scaled feature is clipped to ([`FEATURE_CLIP`]).
     bounds: Vec<[f64; NF]>,
     scale: f64,
@@ -100,9 +102,9 @@ impl LagRegression {
     /// falls ([`Target`]). (Serving forecasts
     /// share the recent means over their horizons: [`LagRegression::predict_recent`].)
     #[cfg(test)]
-    pub(crate) fn predict<V: Copy + Into<f64>>(
+    pub(crate) fn predict(
         &self,
-        y: &[V],
+        y: &(impl Values + ?Sized),
         t: usize,
         h: usize,
         target: Target,
@@ -113,9 +115,9 @@ impl LagRegression {
     /// The recent means of `y` at index `t` that every horizon's features read: computed
     /// once per forecast instead of once per horizon (the week's mean sums 2,016 values at
     /// 5 minutes).
-    pub(crate) fn recent<V: Copy + Into<f64>>(&self, y: &[V], t: usize) -> Recent {
+    pub(crate) fn recent(&self, y: &(impl Values + ?Sized), t: usize) -> Recent {
         let space = self.space;
-        let g = |i: usize| y.get(i).map(|v| space.forward((*v).into()));
+        let g = |i: usize| y.value(i).map(|v| space.forward(v));
         let windows = recent_windows(self.day);
         Recent {
             t,
@@ -126,16 +128,16 @@ impl LagRegression {
 
     /// The forecast `h` steps after index `t` of `y` (`target`: where the forecast time
     /// falls, [`Target`]), with the [`Recent`] means of `y` at `t`.
-    pub(crate) fn predict_recent<V: Copy + Into<f64>>(
+    pub(crate) fn predict_recent(
         &self,
-        y: &[V],
+        y: &(impl Values + ?Sized),
         t: usize,
         h: usize,
         target: Target,
         recent: &Recent,
     ) -> Option<f64> {
         let space = self.space;
-        let g = |i: usize| y.get(i).map(|v| space.forward((*v).into()));
+        let g = |i: usize| y.value(i).map(|v| space.forward(v));
         let sums = Single {
             g,
             recent,
@@ -182,8 +184,8 @@ impl LagRegression {
 
     /// Coefficients of horizon `h` (for tests).
     #[cfg(test)]
-    pub(crate) fn coefficients(&self, h: usize) -> &[f64] {
-        &self.coefs[h - 1]
+    pub(crate) fn coefficients(&self, h: usize) -> Vec<f64> {
+        self.coefs[h - 1].iter().map(|c| f64::from(*c)).collect()
     }
 }
 

@@ -177,7 +177,10 @@ fn config(
             pki.ca
         ),
     });
-    yaml.push_str(&format!("defaults: {{metric: {METRIC}, timezone: Asia/Shanghai, lead: 15m, quantile: 0.9, refresh: 1m, window: 28d, namespaces: [\"*\"]}}\ntargets:\n"));
+    yaml.push_str(&format!(
+        "defaults: {{metric: {METRIC}, timezone: Asia/Shanghai, lead: 15m, quantile: 0.9, refresh: 1m, step: {:?}, window: {:?}, namespaces: [\"*\"]}}\ntargets:\n",
+        args.step, args.window
+    ));
     for (name, ..) in services {
         yaml.push_str(&format!("  - {{name: {name}, labels: {{service: {name}}}, query: 'sum(lb_active_connections{{service=\"{name}\"}})'}}\n"));
     }
