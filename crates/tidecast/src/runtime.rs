@@ -454,7 +454,9 @@ impl TargetRuntime {
                 return false;
             }
         };
-        let artifact = match tidecast_store::Artifact::decode(&bytes) {
+        let decoded = tidecast_store::Artifact::decode(&bytes);
+        crate::sys::note_heap_churn();
+        let artifact = match decoded {
             Ok(a) if a.config_hash == config_hash(&self.cfg) => a,
             Ok(a) => {
                 self.checked_version = Some(version.clone());
@@ -634,6 +636,7 @@ impl TargetRuntime {
                 .await
                 .map_err(RefreshError::FitTask)?
                 .map_err(|e| RefreshError::Fit(e.into()))?;
+        crate::sys::note_heap_churn();
         tracing::info!(
             target_name = %self.cfg.name, model = model.name(),
             refit_point = %format_timestamp(refit_point), samples = samples.len(),
@@ -686,6 +689,7 @@ pub(crate) fn spawn_all(
         2 * std::thread::available_parallelism().map_or(2, |n| n.get()),
     ));
     let n = runtimes.len().max(1);
+    let trimmer = tokio::spawn(trim_after_model_work());
     runtimes
         .into_iter()
         .enumerate()
@@ -710,7 +714,28 @@ pub(crate) fn spawn_all(
                 }
             })
         })
+        .chain([trimmer])
         .collect()
+}
+
+/// How often the heap is trimmed while fits or model loads go on.
+const TRIM_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Trim the heap ([`crate::sys::trim_heap`]) every [`TRIM_EVERY`] in which model work ran:
+/// after a start-up's or a day's refits, what they freed goes back to the OS.
+async fn trim_after_model_work() {
+    let mut seen = crate::sys::heap_churn();
+    let mut tick = tokio::time::interval(TRIM_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let now = crate::sys::heap_churn();
+        if now != seen {
+            seen = now;
+            // Off the async worker: a trim takes the allocator's locks for milliseconds.
+            let _ = tokio::task::spawn_blocking(crate::sys::trim_heap).await;
+        }
+    }
 }
 
 #[cfg(test)]
