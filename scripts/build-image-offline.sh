@@ -49,6 +49,9 @@ if [[ ! -d $work/builder ]]; then
   done
   mv "$work/builder.tmp" "$work/builder"
 fi
+# The builder trusts what this machine trusts (HOST_CA; a proxy in front of crates.io may
+# present its own CA), as a build behind such a proxy must.
+cp "${HOST_CA:-/etc/ssl/certs/ca-certificates.crt}" "$work/builder/etc/ssl/certs/ca-certificates.crt"
 stand_in "docker.io/library/rust:${rust_version}-slim-bookworm" "$work/builder" \
   --env CARGO_HOME=/usr/local/cargo --env RUSTUP_HOME=/usr/local/rustup \
   --env PATH=/usr/local/cargo/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
