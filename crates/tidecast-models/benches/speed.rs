@@ -22,7 +22,6 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
-use tidecast_core::synth::TidalGenerator;
 use tidecast_core::{Calendar, Series};
 use tidecast_models::Forecaster;
 use tidecast_testing::status_mib;
@@ -32,19 +31,7 @@ fn tide(seed: u64, days: i64, end: i64) -> Series {
 }
 
 fn tide_every(seed: u64, days: i64, end: i64, step: i64) -> Series {
-    let g = TidalGenerator::new(
-        chrono_tz::Tz::Asia__Shanghai,
-        50.0 + seed as f64,
-        2000.0 + 37.0 * seed as f64,
-        seed,
-    )
-    .noise(0.05)
-    .growth(0.003, end - days * 86_400);
-    let start = end - days * 86_400 + step;
-    let values = (0..days * 86_400 / step)
-        .map(|i| g.value(start + i * step))
-        .collect();
-    Series::new(start, step, values).expect("valid series")
+    tidecast_testing::tide_series(seed, days, end, step)
 }
 
 /// Fit and forecast 60 steps of every series on `cores` threads: (seconds, failures).

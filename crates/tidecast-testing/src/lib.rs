@@ -142,6 +142,24 @@ pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     Some((status, body))
 }
 
+/// A synthetic Shanghai tide of `days` days at `step` seconds ending at `end`, its level and
+/// noise set by `seed` (the benches' series: generated, not timed).
+pub fn tide_series(seed: u64, days: i64, end: i64, step: i64) -> tidecast_core::Series {
+    let g = tidecast_core::synth::TidalGenerator::new(
+        chrono_tz::Tz::Asia__Shanghai,
+        50.0 + seed as f64,
+        2000.0 + 37.0 * seed as f64,
+        seed,
+    )
+    .noise(0.05)
+    .growth(0.003, end - days * 86_400);
+    let start = end - days * 86_400 + step;
+    let values = (0..days * 86_400 / step)
+        .map(|i| g.value(start + i * step))
+        .collect();
+    tidecast_core::Series::new(start, step, values).expect("valid series")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
