@@ -4,7 +4,9 @@
 # read. Two counts or more give the memory per target (the slope) and the fixed part, and
 # so what 10,000 targets hold where fitting 10,000 takes too long for a run (5-minute
 # combination targets: about 0.37 core-seconds each).
-# Usage: scripts/bench-memory.sh STEP WINDOW COUNT...   e.g. scripts/bench-memory.sh 5m 42d 1000 3000
+# WARM=1: the servers load their models from a store instead (the production path: the
+# training job fits, servers read), written first by the demo itself for the largest count.
+# Usage: [WARM=1 [STORE=DIR]] scripts/bench-memory.sh STEP WINDOW COUNT...   e.g. scripts/bench-memory.sh 5m 42d 1000 3000
 set -euo pipefail
 cd "$(dirname "$0")/.."
 step=$1; window=$2; shift 2
@@ -13,12 +15,26 @@ bin=${BIN:-$(tidecast_bin release)}
 dir=$(mktemp -d)
 trap 'kill ${pid:-} 2>/dev/null || true; rm -rf "$dir"' EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+start=2026-12-07T16:30:00+08:00
+extra=()
+if [[ ${WARM:-} == 1 ]]; then
+  # STORE=DIR keeps the store for the next run (and reuses one written before).
+  store=${STORE:-$dir/store}
+  most=$(printf '%s\n' "$@" | sort -n | tail -1)
+  if [[ ! -d $store ]]; then
+    t0=$(date +%s)
+    "$bin" demo --services "$most" --step "$step" --window "$window" --start "$start" \
+      --write-models "$store" > /dev/null
+    echo "store: $most models written in $(( $(date +%s) - t0 )) s, $(du -sh "$store" | cut -f1)"
+  fi
+  extra=(--models "$store")
+fi
 results=()
 for n in "$@"; do
   port=$(free_port); rm -rf "$dir/run"; mkdir -p "$dir/run"
   t0=$(date +%s)
-  "$bin" demo --services "$n" --step "$step" --window "$window" --no-board --start now --speed 1 \
-    --port "$port" --dir "$dir/run" > "$dir/run/out" 2> "$dir/run/err" &
+  "$bin" demo --services "$n" --step "$step" --window "$window" --no-board --start "$start" --speed 1 \
+    --port "$port" --dir "$dir/run" "${extra[@]}" > "$dir/run/out" 2> "$dir/run/err" &
   pid=$!
   tls=(--cacert "$dir/run/ca.crt" --cert "$dir/run/client.crt" --key "$dir/run/client.key")
   until [[ -f $dir/run/client.key ]] && [[ $(fresh_targets "https://127.0.0.1:$port" "${tls[@]}") -ge $n ]]; do
@@ -29,9 +45,9 @@ for n in "$@"; do
   sleep 60
   rss=$(awk '$1 == "VmRSS:" {print $2}' /proc/$pid/status)
   peak=$(awk '$1 == "VmHWM:" {print $2}' /proc/$pid/status)
-  models=$(grep -c 'model refitted.*auto(' "$dir/run/err" || true)
-  printf '%s targets (%s %s, %s combinations): fresh after %s s; a minute later RSS %.1f MiB (peak %.1f MiB)\n' \
-    "$n" "$step" "$window" "$models" "$fresh" "$(echo "$rss / 1024" | bc -l)" "$(echo "$peak / 1024" | bc -l)"
+  fits=$(grep -c 'model refitted' "$dir/run/err" || true)
+  printf '%s targets (%s %s, %s fitted here): fresh after %s s; a minute later RSS %.1f MiB (peak %.1f MiB)\n' \
+    "$n" "$step" "$window" "$fits" "$fresh" "$(echo "$rss / 1024" | bc -l)" "$(echo "$peak / 1024" | bc -l)"
   results+=("$n $rss")
   kill $pid; wait $pid 2>/dev/null || true
 done

@@ -26,7 +26,8 @@ use crate::transform::Space;
 /// component (one day, and one week when the window holds two), each repeated forward.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Seasonal {
-    /// Per component, its values at fit indices `n - period .. n`.
+    /// Per component, its values at fit indices `n - period .. n`; a daily and a weekly
+    /// component are kept as their sum over the week.
     last_cycles: Vec<Packed>,
     /// Points in the fitted window.
     n: usize,
@@ -99,9 +100,19 @@ impl Seasonal {
         if tails.clone().flatten().any(|v| !v.is_finite()) {
             return None;
         }
-        let last_cycles = tails
-            .map(|c| Packed::from_values(c.iter().copied(), c.len()))
-            .collect();
+        let tails: Vec<&[f64]> = tails.collect();
+        let last_cycles = match tails[..] {
+            // The day's cycle repeats within the week's, aligned at the window's end: their
+            // sum over one week is the whole seasonal part (a fifth less to keep per target).
+            [d, w] if w.len() % d.len() == 0 => {
+                let sum = w.iter().enumerate().map(|(k, v)| v + d[k % d.len()]);
+                vec![Packed::from_values(sum, w.len())]
+            }
+            _ => tails
+                .iter()
+                .map(|c| Packed::from_values(c.iter().copied(), c.len()))
+                .collect(),
+        };
         Some(Self {
             last_cycles,
             n,
@@ -472,15 +483,15 @@ mod tests {
         let golden = crate::testdata::golden("mstl_taylor.json");
         let array = |field: &str| crate::testdata::numbers(&golden[field]);
         let s = Seasonal::fit_with(&y, 48, 336, true).unwrap();
-        // Components are stored packed: agreement to ~0.1 MW on values of thousands.
-        let cycle = |k: usize| -> Vec<f64> {
-            let c = &s.last_cycles[k];
-            (0..c.len()).map(|i| c.value(i).unwrap()).collect()
-        };
-        // Half a code at the cycles' scale (2^14 MW) is 0.25 MW; a forecast reads four (two
-        // components at the origin and the target): within 1 MW of 20,000.
-        assert_all_close(&cycle(0), &array("last_day_cycle"), 0.0, 0.26);
-        assert_all_close(&cycle(1), &array("last_week_cycle"), 0.0, 0.26);
+        // The day's and the week's components are stored as their sum over the week, packed.
+        assert_eq!(s.last_cycles.len(), 1);
+        let c = &s.last_cycles[0];
+        let stored: Vec<f64> = (0..c.len()).map(|i| c.value(i).unwrap()).collect();
+        let (day, week) = (array("last_day_cycle"), array("last_week_cycle"));
+        let sum: Vec<f64> = (0..week.len()).map(|k| week[k] + day[k % 48]).collect();
+        // Half a code at the sum's scale (2^15 MW) is 0.5 MW; a forecast reads two (the
+        // origin and the target): within 1 MW of 20,000.
+        assert_all_close(&stored, &sum, 0.0, 0.51);
         let t = y.len() - 1;
         let forecast: Vec<f64> = (1..=96).map(|h| s.predict(&y, t, h).unwrap()).collect();
         assert_all_close(&forecast, &array("forecast_from_last_point"), 0.0, 1.0);

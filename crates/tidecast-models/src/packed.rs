@@ -1,6 +1,6 @@
-//! The long-lived series a served model keeps (the lag buffer, the decomposition's last
-//! cycles) as 16-bit codes of one power-of-two scale: half the memory of f32, a server holds
-//! one per target. A value is off by at most half a code, `scale / 65,534` (1.5e-5 of
+//! The long-lived series a served model keeps (the tidal profile, the lag buffer, the
+//! decomposition's last cycles) as 16-bit codes of one power-of-two scale: half the memory
+//! of f32, a server holds one per target. A value is off by at most half a code, `scale / 65,534` (1.5e-5 of
 //! the largest value kept), far below any forecast's error; f16 would be off by up to
 //! 2.4e-4 of each value, 16 times more at the peaks a forecast is read at.
 //!
@@ -55,7 +55,7 @@ const EXP_MAX: i32 = 1023;
 /// Values as 16-bit codes of a shared scale `2^exp`. The scale grows (halving the codes
 /// held) when a larger value arrives, so the same values pushed in the same order give the
 /// same codes: a restored model forecasts exactly as the one that was saved.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, PartialEq, Serialize)]
 pub(crate) struct Packed {
     exp: i32,
     codes: Vec<i16>,
@@ -129,6 +129,20 @@ impl Packed {
     /// Make room for `additional` more values, exactly.
     pub(crate) fn reserve_exact(&mut self, additional: usize) {
         self.codes.reserve_exact(additional);
+    }
+}
+
+/// A clone keeps the room of the original: a copy of a served model does not reallocate
+/// its buffer at its first update.
+impl Clone for Packed {
+    fn clone(&self) -> Self {
+        let mut codes = Vec::with_capacity(self.codes.capacity());
+        codes.extend_from_slice(&self.codes);
+        Packed {
+            exp: self.exp,
+            codes,
+            unit: self.unit,
+        }
     }
 }
 
@@ -207,6 +221,14 @@ mod tests {
         for (a, b) in all(&p).iter().zip(&values) {
             assert!((a - b).abs() <= 1024.0 / 65_534.0, "{a} against {b}");
         }
+    }
+
+    #[test]
+    fn a_clone_keeps_the_room_of_the_original() {
+        let p = Packed::from_values([1.0, 2.0], 100);
+        let c = p.clone();
+        assert_eq!(c, p);
+        assert!(c.capacity() >= 100, "capacity {}", c.capacity());
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Seasonal profiles by local time of day and day class.
 
+use crate::packed::{Packed, Values};
 use tidecast_core::{DayType, LocalTime, SECS_PER_DAY, SECS_PER_HOUR, SECS_PER_MINUTE};
 
 /// How days are grouped into profile classes.
@@ -51,8 +52,9 @@ pub(crate) struct Profile {
     slots: usize,
     /// Mean offset of observations inside their slot: where a bucket's median "sits".
     centre: f64,
-    /// f32: a serving process holds one profile per target, and thousands of targets.
-    values: Vec<f32>,
+    /// 16-bit codes ([`Packed`]): a serving process holds one profile per target, and
+    /// thousands of targets.
+    values: Packed,
 }
 
 /// Values a profile bucket needs for its own median; with fewer (a day class seen on one
@@ -119,7 +121,7 @@ impl Profile {
             slot_secs,
             slots,
             centre: offset_sum / offset_n as f64,
-            values: out.into_iter().map(|v| v as f32).collect(),
+            values: Packed::from_values(out, 0),
         })
     }
 
@@ -135,7 +137,8 @@ impl Profile {
         let w = pos - lo;
         let i0 = (lo as i64).rem_euclid(self.slots as i64) as usize;
         let i1 = (i0 + 1) % self.slots;
-        f64::from(self.values[base + i0]) * (1.0 - w) + f64::from(self.values[base + i1]) * w
+        let v = |i: usize| self.values.value(base + i).unwrap_or(f64::NAN);
+        v(i0) * (1.0 - w) + v(i1) * w
     }
 }
 

@@ -439,7 +439,7 @@ mod tests {
         Arc::new(TargetView {
             name: name.into(),
             metric: "lb_connections_predicted".into(),
-            labels: BTreeMap::from([("service".into(), name.into())]),
+            labels: Arc::new(BTreeMap::from([("service".into(), name.into())])),
             namespaces: None,
             mode: Mode::Scale,
             lead: 900,

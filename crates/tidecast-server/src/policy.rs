@@ -115,7 +115,8 @@ pub struct TargetView {
     /// Exposed metric name, lowercase.
     pub metric: String,
     /// Labels of the served series (matched by `labelSelector`).
-    pub labels: BTreeMap<String, String>,
+    /// Shared with the target's settings: one copy per target, however many views.
+    pub labels: Arc<BTreeMap<String, String>>,
     /// Namespaces allowed to read it; `None` = all.
     pub namespaces: Option<Vec<String>>,
     /// `scale` or `observe`.
@@ -290,7 +291,7 @@ mod tests {
         TargetView {
             name: "t".into(),
             metric: "m".into(),
-            labels: BTreeMap::new(),
+            labels: Arc::default(),
             namespaces: None,
             mode: Mode::Scale,
             lead: 900,

@@ -14,6 +14,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use tidecast_core::format_timestamp;
 
 /// The full router. Health, version and OpenAPI routes sit outside the API routes so
@@ -188,7 +189,8 @@ async fn api_resource_list(State(state): State<AppState>, headers: HeaderMap) ->
 
 /// One served series.
 struct Item {
-    labels: BTreeMap<String, String>,
+    /// Shared with the target's view: a request copies no label map.
+    labels: Arc<BTreeMap<String, String>>,
     value: f64,
     state: Freshness,
 }
@@ -268,7 +270,7 @@ async fn live_items(
     Ok(series
         .into_iter()
         .map(|s| Item {
-            labels: s.labels,
+            labels: Arc::new(s.labels),
             value: s.value,
             state: Freshness::Fresh,
         })
@@ -403,7 +405,7 @@ async fn plain_values(
             "timestamp": format_timestamp(now),
             "value": items.iter().map(|i| i.value).sum::<f64>(),
             "items": items.iter().map(|i| json!({
-                "labels": i.labels, "value": i.value, "state": i.state
+                "labels": &*i.labels, "value": i.value, "state": i.state
             })).collect::<Vec<_>>(),
         })),
         Ok((metric, ..)) => (

@@ -29,7 +29,7 @@ impl Registry {
             HashMap::new();
         for (i, v) in views.iter().enumerate() {
             let metric = v.metric.to_ascii_lowercase();
-            for (k, val) in &v.labels {
+            for (k, val) in v.labels.iter() {
                 by_label
                     .entry(metric.clone())
                     .or_default()

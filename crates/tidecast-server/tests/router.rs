@@ -24,7 +24,10 @@ fn target(name: &str, metric: &str, service: &str, live: f64, ahead: f32, age: i
     TargetView {
         name: name.into(),
         metric: metric.into(),
-        labels: BTreeMap::from([("service".to_string(), service.to_string())]),
+        labels: Arc::new(BTreeMap::from([(
+            "service".to_string(),
+            service.to_string(),
+        )])),
         namespaces: Some(vec!["default".into(), "shop".into()]),
         mode: Mode::Scale,
         lead: 900,

@@ -11,7 +11,7 @@ use tidecast_models::{Fitted, HorizonScore};
 /// The file's first bytes.
 pub const MAGIC: &[u8; 15] = b"TIDECAST-MODEL\n";
 /// The format this build writes, and the newest it reads.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 const HEADER: usize = MAGIC.len() + 4 + 32;
 
 /// Everything needed to serve a target's forecasts without refitting, and to judge the
@@ -236,15 +236,17 @@ mod tests {
         assert_eq!(
             e.to_string(),
             format!(
-                "format version {} is newer than this tidecast reads (up to 2)",
+                "format version {} is newer than this tidecast reads (up to {FORMAT_VERSION})",
                 FORMAT_VERSION + 1
             )
         );
-        // Version 1 differs only in how long series are stored, which the model reads in
-        // either form: a version-1 header is read.
-        let mut older = bytes.clone();
-        older[15..19].copy_from_slice(&1u32.to_le_bytes());
-        assert!(Artifact::decode(&older).is_ok());
+        // Versions 1 and 2 differ only in which long series are stored packed, which the
+        // model reads in either form: their headers are read.
+        for v in 1..FORMAT_VERSION {
+            let mut older = bytes.clone();
+            older[15..19].copy_from_slice(&v.to_le_bytes());
+            assert!(Artifact::decode(&older).is_ok(), "version {v}");
+        }
     }
 
     #[test]

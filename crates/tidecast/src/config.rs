@@ -466,7 +466,8 @@ fn duration_or_zero(
 pub(crate) struct Target {
     pub(crate) name: String,
     pub(crate) metric: String,
-    pub(crate) labels: BTreeMap<String, String>,
+    /// Shared with every view of the target.
+    pub(crate) labels: Arc<BTreeMap<String, String>>,
     pub(crate) query: String,
     pub(crate) step: i64,
     /// History each fit learns from (the newest part).
@@ -817,7 +818,7 @@ impl RawTarget {
         Ok(Target {
             name,
             metric: metric.to_ascii_lowercase(),
-            labels: self.labels.clone().unwrap_or_default(),
+            labels: Arc::new(self.labels.clone().unwrap_or_default()),
             query,
             step,
             window,

@@ -455,6 +455,7 @@ impl TargetRuntime {
             }
         };
         let decoded = tidecast_store::Artifact::decode(&bytes);
+        drop(bytes);
         crate::sys::note_heap_churn();
         let artifact = match decoded {
             Ok(a) if a.config_hash == config_hash(&self.cfg) => a,
@@ -489,7 +490,8 @@ impl TargetRuntime {
             refit_point = %format_timestamp(artifact.refit_point), "model loaded from the store"
         );
         self.fitted_for = Some(artifact.refit_point);
-        self.model = Some(artifact.model);
+        // A copy made after the file's bytes are freed, as after a fit (see `refit`).
+        self.model = Some(artifact.model.clone());
         self.store_problem = None;
         true
     }
@@ -631,11 +633,16 @@ impl TargetRuntime {
         let steps = fit_steps(&self.cfg);
         // tokio's clock: paused in tests like every other time the refresh loop reads.
         let t0 = tokio::time::Instant::now();
-        let model =
-            tokio::task::spawn_blocking(move || forecaster.fit_at(&series, refit_point, steps))
-                .await
-                .map_err(RefreshError::FitTask)?
-                .map_err(|e| RefreshError::Fit(e.into()))?;
+        let model = tokio::task::spawn_blocking(move || {
+            let fitted = forecaster.fit_at(&series, refit_point, steps)?;
+            drop(series);
+            // A copy made once the fit's temporaries are freed packs the model's small
+            // allocations together instead of leaving them among the holes the fit left.
+            Ok::<_, tidecast_models::Error>(fitted.clone())
+        })
+        .await
+        .map_err(RefreshError::FitTask)?
+        .map_err(|e| RefreshError::Fit(e.into()))?;
         crate::sys::note_heap_churn();
         tracing::info!(
             target_name = %self.cfg.name, model = model.name(),
@@ -710,7 +717,9 @@ pub(crate) fn spawn_all(
                 tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 loop {
                     tick.tick().await;
-                    rt.refresh(clock.now() as i64, &store, &fits).await;
+                    // Boxed: the refresh's state machine (the pull, the fit's task, the
+                    // store) is allocated while it runs, not kept in each waiting task.
+                    Box::pin(rt.refresh(clock.now() as i64, &store, &fits)).await;
                 }
             })
         })

@@ -37,11 +37,27 @@ pub(super) struct Combination {
     calendar: Arc<Calendar>,
 }
 
-/// Values the lag buffer takes beyond `keep` before it drops the oldest: a sixteenth, so
-/// dropping moves each value about 16 times over its life and the buffer holds at most ~6 %
-/// more than it needs (a server keeps one per 5-minute target: two weeks, 16 KiB as f32).
+/// Values the lag buffer takes beyond `keep` before it drops the oldest: a sixty-fourth, so
+/// the buffer holds at most ~1.6 % more than it needs (a server keeps one per 5-minute
+/// target: two weeks, 8 KiB of codes) and moves its 8 KiB once every 63 updates.
 pub(super) fn slack(keep: usize) -> usize {
-    (keep / 16).max(1)
+    (keep / 64).max(1)
+}
+
+/// Deserialize a combination with its lag buffer's whole allocation in place (the decoded
+/// buffer holds only its values): its updates then never grow it, which would leave the
+/// decoded allocation as a hole in the heap of every target a server loads.
+pub(super) fn with_room<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<Combination>, D::Error> {
+    use serde::Deserialize;
+    Ok(Option::<Combination>::deserialize(d)?.map(|mut c| {
+        let most = c.keep + slack(c.keep) + 1;
+        if c.buffer.capacity() < most {
+            c.buffer.reserve_exact(most - c.buffer.len());
+        }
+        c
+    }))
 }
 
 /// The slot in the local day of Unix second `t`.
@@ -135,19 +151,28 @@ impl Combination {
         Some(p)
     }
 
-    /// Absorb `skipped` missing points, then `value` (the newest), dropping the oldest once
-    /// the buffer holds [`slack`] more than it needs.
+    /// Absorb `skipped` missing points, then `value` (the newest).
     pub(super) fn push(&mut self, skipped: usize, value: f64) {
-        // A clone's buffer has no spare room; give it the bound once, not a doubling.
-        let most = self.keep + slack(self.keep) + 1;
-        if self.buffer.capacity() < most {
-            self.buffer.reserve_exact(most - self.buffer.len());
-        }
         for _ in 0..skipped {
-            self.buffer.push(f64::NAN);
+            self.push_one(f64::NAN);
         }
         self.newest += skipped + 1;
-        self.buffer.push(value);
+        self.push_one(value);
+    }
+
+    /// Append one value, dropping the oldest down to `keep` once the buffer holds [`slack`]
+    /// more, or once its allocation is full (however long a gap): growing it would leave its
+    /// old allocation as a hole in the heap of every target.
+    fn push_one(&mut self, v: f64) {
+        let len = self.buffer.len();
+        if len == self.buffer.capacity() {
+            if len > self.keep {
+                self.buffer.drop_front(len - self.keep);
+            } else {
+                self.buffer.reserve_exact(slack(self.keep) + 1);
+            }
+        }
+        self.buffer.push(v);
         if self.buffer.len() > self.keep + slack(self.keep) {
             let cut = self.buffer.len() - self.keep;
             self.buffer.drop_front(cut);

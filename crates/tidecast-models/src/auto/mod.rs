@@ -62,6 +62,7 @@ impl AutoSpec {
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Auto {
     tidal: Tidal,
+    #[serde(deserialize_with = "combination::with_room")]
     combination: Option<Combination>,
     non_negative: bool,
     name: String,

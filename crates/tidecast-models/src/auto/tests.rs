@@ -62,7 +62,7 @@ fn slots_follow_local_time_across_a_daylight_saving_change() {
     assert_eq!((summer_noon % 86_400) / 1800, 22);
 }
 
-/// The lag buffer a server keeps per target stays within `keep` plus a sixteenth, in
+/// The lag buffer a server keeps per target stays within `keep` plus a sixty-fourth, in
 /// values and in allocation, however many updates arrive (before, it grew to twice the
 /// lookback: 64 KiB of f64 per 5-minute target; now 17 KiB of f32).
 #[test]
@@ -83,6 +83,31 @@ fn the_lag_buffer_stays_bounded_through_updates() {
             len <= most && capacity <= most,
             "{len} / {capacity} > {most}"
         );
+    }
+}
+
+/// A model decoded from its artifact's encoding updates inside the allocation it was decoded
+/// into, through a gap longer than the buffer's slack too: a server loading thousands of
+/// models must not regrow each buffer and leave the first allocation behind as a hole.
+#[test]
+fn a_decoded_lag_buffer_updates_in_its_first_allocation() {
+    let (auto, y, step, train, start) = fit_taylor_six_weeks();
+    let mut bytes = Vec::new();
+    ciborium::into_writer(&auto, &mut bytes).expect("encodes");
+    let mut decoded: Auto = ciborium::from_reader(&bytes[..]).expect("decodes");
+    let room = |a: &Auto| {
+        let r = a.combination.as_ref().expect("the combination applies");
+        (r.buffer.capacity(), r.keep + slack(r.keep) + 1)
+    };
+    let (first, most) = room(&decoded);
+    assert_eq!(first, most, "decoded with room for its updates");
+    let gap = 3 * 48;
+    for (i, v) in y.iter().enumerate().skip(train).take(2 * 7 * 48) {
+        if (train + 48..train + 48 + gap).contains(&i) {
+            continue;
+        }
+        decoded.update(start + i as i64 * step, *v);
+        assert_eq!(room(&decoded).0, first, "at point {i}");
     }
 }
 

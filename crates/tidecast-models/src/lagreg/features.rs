@@ -15,10 +15,11 @@ pub(super) const FEATURE_CLIP: f64 = 10.0;
 
 /// `f` with each feature clamped to `±` its bound.
 #[inline]
-pub(super) fn clip(f: [f64; NF], bounds: &[f64; NF]) -> [f64; NF] {
+pub(super) fn clip(f: [f64; NF], bounds: &[f32; NF]) -> [f64; NF] {
     let mut out = f;
     for (v, b) in out.iter_mut().zip(bounds) {
-        *v = v.clamp(-b, *b);
+        let b = f64::from(*b);
+        *v = v.clamp(-b, b);
     }
     out
 }

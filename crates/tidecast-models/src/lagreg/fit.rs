@@ -190,14 +190,15 @@ fn mean_abs_step(z: &[f64]) -> Option<f64> {
 }
 
 /// Each feature's clip bound: [`FEATURE_CLIP`] times its mean absolute value over the rows.
-fn clip_bounds(rows: &[Row]) -> [f64; NF] {
+/// f32, as served: the fit clips its rows at the bounds the forecasts will use.
+fn clip_bounds(rows: &[Row]) -> [f32; NF] {
     let mut bound = [0.0; NF];
     for (_, f, _) in rows {
         for (b, v) in bound.iter_mut().zip(f) {
             *b += v.abs();
         }
     }
-    bound.map(|b| FEATURE_CLIP * b / rows.len().max(1) as f64)
+    bound.map(|b| (FEATURE_CLIP * b / rows.len().max(1) as f64) as f32)
 }
 
 /// The normal equations `X'X b = X'y` in the layout of [`columns`]. A design row is the
@@ -206,7 +207,7 @@ fn clip_bounds(rows: &[Row]) -> [f64; NF] {
 /// accumulated first, then expanded block by block.
 fn normal_equations(
     rows: &[Row],
-    bound: &[f64; NF],
+    bound: &[f32; NF],
     bases: &[Vec<f64>],
     cols: usize,
 ) -> (Vec<f64>, Vec<f64>) {

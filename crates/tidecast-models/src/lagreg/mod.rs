@@ -52,7 +52,7 @@ pub(crate) struct LagRegression {
     /// Per horizon; f32 (7 digits, far finer than the fit's error) halves a server's share.
     coefs: Vec<Vec<f32>>,
     /// Per horizon, the bound each scaled feature is clipped to ([`FEATURE_CLIP`]).
-    bounds: Vec<[f64; NF]>,
+    bounds: Vec<[f32; NF]>,
     scale: f64,
     space: Space,
     /// Fourier harmonics of the time of day the coefficients vary with (0: constant).

@@ -248,29 +248,57 @@ fn write_histories(
 
 /// Fit each service at the refit point of `sim0` on the history its first refresh would
 /// pull, and publish the models to the store at `url` (trained at = the refit point, so the
-/// files are the same on every run).
+/// files are the same on every run). One fit per core at a time.
 fn write_models(url: &str, cfg: &Config, services: &[(String, f64, f64)], sim0: f64) -> Result<()> {
-    use anyhow::Context;
     let store = tidecast_store::open(url).map_err(|e| usage(format!("--write-models: {e}")))?;
-    for (i, (t, (name, idle, peak))) in cfg.targets.iter().zip(services).enumerate() {
-        let g = generator(i, *idle, *peak, sim0);
-        let forecaster = crate::runtime::forecaster(t);
-        let refit_point = forecaster.refit_point((sim0 as i64).div_euclid(t.step) * t.step);
-        let start = refit_point - t.window + t.step;
-        let values = (0..)
-            .map(|k| start + k * t.step)
-            .take_while(|x| *x <= refit_point)
-            .map(|x| g.value(x))
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                s.spawn(|| -> Result<()> {
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let (Some(t), Some(service)) = (cfg.targets.get(i), services.get(i)) else {
+                            return Ok(());
+                        };
+                        write_model(&*store, t, i, service, sim0)?;
+                    }
+                })
+            })
             .collect();
-        let series = tidecast_core::Series::new(start, t.step, values)?;
-        let model = forecaster.fit_at(&series, refit_point, crate::runtime::fit_steps(t))?;
-        let artifact =
-            crate::runtime::artifact(t, &series, refit_point, model, Vec::new(), refit_point);
-        let version = store
-            .publish(name, &artifact.encode()?, refit_point * 1000)
-            .with_context(|| format!("publishing {name}"))?;
-        println!("{name}: {version} ({})", artifact.model_name);
-    }
+        handles
+            .into_iter()
+            .try_for_each(|h| h.join().expect("a model writer panicked"))
+    })
+}
+
+/// Fit and publish one service's model (see [`write_models`]).
+fn write_model(
+    store: &dyn tidecast_store::Store,
+    t: &crate::config::Target,
+    i: usize,
+    (name, idle, peak): &(String, f64, f64),
+    sim0: f64,
+) -> Result<()> {
+    use anyhow::Context;
+    let g = generator(i, *idle, *peak, sim0);
+    let forecaster = crate::runtime::forecaster(t);
+    let refit_point = forecaster.refit_point((sim0 as i64).div_euclid(t.step) * t.step);
+    let start = refit_point - t.window + t.step;
+    let values = (0..)
+        .map(|k| start + k * t.step)
+        .take_while(|x| *x <= refit_point)
+        .map(|x| g.value(x))
+        .collect();
+    let series = tidecast_core::Series::new(start, t.step, values)?;
+    let model = forecaster.fit_at(&series, refit_point, crate::runtime::fit_steps(t))?;
+    let artifact =
+        crate::runtime::artifact(t, &series, refit_point, model, Vec::new(), refit_point);
+    let version = store
+        .publish(name, &artifact.encode()?, refit_point * 1000)
+        .with_context(|| format!("publishing {name}"))?;
+    println!("{name}: {version} ({})", artifact.model_name);
     Ok(())
 }
 

@@ -309,7 +309,7 @@ fn served_at(
     let view = TargetView {
         name: "simulated".into(),
         metric: "simulated".into(),
-        labels: BTreeMap::new(),
+        labels: std::sync::Arc::default(),
         namespaces: None,
         mode: Mode::Scale,
         lead,
