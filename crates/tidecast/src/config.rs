@@ -342,7 +342,8 @@ pub(crate) struct Config {
     /// The live board, if on.
     pub(crate) board: Option<Board>,
     /// Predicted targets, in the file's order.
-    pub(crate) targets: Vec<Target>,
+    /// Shared with the refresh loops (each holds its target's settings, not a copy).
+    pub(crate) targets: Vec<Arc<Target>>,
     /// Pass-through (`kind: live`) targets, in the file's order.
     pub(crate) live: Vec<LiveTarget>,
 }
@@ -528,7 +529,7 @@ impl Config {
             models: raw.models.map(|m| m.validate(&base)).transpose()?,
             board: raw.board.map(|b| b.validate(&base)).transpose()?,
             prometheus,
-            targets,
+            targets: targets.into_iter().map(Arc::new).collect(),
             live,
         })
     }

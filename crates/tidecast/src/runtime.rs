@@ -274,7 +274,7 @@ impl AccuracyTracker {
 #[derive(Debug)]
 pub(crate) struct TargetRuntime {
     index: usize,
-    cfg: Target,
+    cfg: Arc<Target>,
     source: Arc<dyn SeriesSource>,
     forecaster: Forecaster,
     model: Option<tidecast_models::Fitted>,
@@ -361,7 +361,7 @@ impl BoardTrail {
 }
 
 impl TargetRuntime {
-    pub(crate) fn new(index: usize, cfg: Target, source: Arc<dyn SeriesSource>) -> Self {
+    pub(crate) fn new(index: usize, cfg: Arc<Target>, source: Arc<dyn SeriesSource>) -> Self {
         let forecaster = forecaster(&cfg);
         Self {
             index,
@@ -794,7 +794,7 @@ mod tests {
         }
     }
 
-    fn target() -> Target {
+    fn target() -> Arc<Target> {
         let yaml = r#"
 tls: {cert_file: a, key_file: b}
 targets:

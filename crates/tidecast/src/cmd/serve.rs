@@ -122,7 +122,7 @@ pub(crate) fn serve(
     let views = cfg
         .targets
         .iter()
-        .map(TargetRuntime::initial_view)
+        .map(|t| TargetRuntime::initial_view(t))
         .collect();
     let store = Arc::new(MetricStore::new(views));
     let runtimes = s.runtimes.into_iter().map(|r| match &cfg.board {

@@ -72,7 +72,7 @@ pub(crate) fn run(args: &TrainArgs) -> Result<()> {
         Some(t) => crate::history::instant("--at", t)?,
         None => SystemClock.now() as i64,
     };
-    let targets: Vec<Target> = cfg
+    let targets: Vec<Arc<Target>> = cfg
         .targets
         .iter()
         .filter(|t| shard_of(&t.name, count) == index)
@@ -154,7 +154,7 @@ fn shard_of(name: &str, count: usize) -> usize {
 }
 
 async fn train_all(
-    targets: Vec<Target>,
+    targets: Vec<Arc<Target>>,
     client: tidecast_prometheus::Client,
     store: Arc<dyn Store>,
     s: Settings,
