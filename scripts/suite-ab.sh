@@ -12,7 +12,7 @@ root=$(cd .. && pwd)
 revs=("$1" "$2")
 trees=()
 cleanup() {
-  for t in "${trees[@]}"; do git worktree remove --force "$t" 2>/dev/null || true; rm -rf "$t.target"; done
+  for t in "${trees[@]}"; do git worktree remove --force "$t" 2>/dev/null || true; rm -rf "$t.target" "$t.build" "$t.run"; done
 }
 trap cleanup EXIT
 for r in "${revs[@]}"; do
