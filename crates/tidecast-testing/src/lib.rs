@@ -152,9 +152,9 @@ pub fn tide_series(seed: u64, days: i64, end: i64, step: i64) -> tidecast_core::
         seed,
     )
     .noise(0.05)
-    .growth(0.003, end - days * 86_400);
-    let start = end - days * 86_400 + step;
-    let values = (0..days * 86_400 / step)
+    .growth(0.003, end - days * tidecast_core::SECS_PER_DAY);
+    let start = end - days * tidecast_core::SECS_PER_DAY + step;
+    let values = (0..days * tidecast_core::SECS_PER_DAY / step)
         .map(|i| g.value(start + i * step))
         .collect();
     tidecast_core::Series::new(start, step, values).expect("valid series")

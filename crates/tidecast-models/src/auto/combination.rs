@@ -44,6 +44,12 @@ pub(super) fn slack(keep: usize) -> usize {
     (keep / 64).max(1)
 }
 
+/// The lag buffer's whole allocation: `keep`, the [`slack`], and the value pushed before the
+/// oldest are dropped.
+pub(super) fn room(keep: usize) -> usize {
+    keep + slack(keep) + 1
+}
+
 /// Deserialize a combination with its lag buffer's whole allocation in place (the decoded
 /// buffer holds only its values): its updates then never grow it, which would leave the
 /// decoded allocation as a hole in the heap of every target a server loads.
@@ -52,7 +58,7 @@ pub(super) fn with_room<'de, D: serde::Deserializer<'de>>(
 ) -> std::result::Result<Option<Combination>, D::Error> {
     use serde::Deserialize;
     Ok(Option::<Combination>::deserialize(d)?.map(|mut c| {
-        let most = c.keep + slack(c.keep) + 1;
+        let most = room(c.keep);
         if c.buffer.capacity() < most {
             c.buffer.reserve_exact(most - c.buffer.len());
         }
@@ -161,17 +167,10 @@ impl Combination {
     }
 
     /// Append one value, dropping the oldest down to `keep` once the buffer holds [`slack`]
-    /// more, or once its allocation is full (however long a gap): growing it would leave its
-    /// old allocation as a hole in the heap of every target.
+    /// more: value by value, so a gap longer than the slack stays within the [`room`] every
+    /// buffer is built, decoded and cloned with (growing it would leave its old allocation
+    /// as a hole in the heap of every target).
     fn push_one(&mut self, v: f64) {
-        let len = self.buffer.len();
-        if len == self.buffer.capacity() {
-            if len > self.keep {
-                self.buffer.drop_front(len - self.keep);
-            } else {
-                self.buffer.reserve_exact(slack(self.keep) + 1);
-            }
-        }
         self.buffer.push(v);
         if self.buffer.len() > self.keep + slack(self.keep) {
             let cut = self.buffer.len() - self.keep;
@@ -247,10 +246,7 @@ fn assemble(
         None => None,
     };
     let keep = lookback(week) + 1;
-    let buffer = Packed::from_values(
-        y[n.saturating_sub(keep)..].iter().copied(),
-        keep + slack(keep) + 1,
-    );
+    let buffer = Packed::from_values(y[n.saturating_sub(keep)..].iter().copied(), room(keep));
     Ok(Some(Combination {
         model,
         seasonal,

@@ -1,4 +1,4 @@
-use super::combination::{local_slot, slack};
+use super::combination::{local_slot, room};
 use super::validation::{VOLATILITY_STEPS, refit_due};
 use super::weights::weight_grid;
 use super::*;
@@ -70,11 +70,7 @@ fn the_lag_buffer_stays_bounded_through_updates() {
     let (mut auto, y, step, train, start) = fit_taylor_six_weeks();
     let bound = |a: &Auto| {
         let r = a.combination.as_ref().expect("the combination applies");
-        (
-            r.buffer.len(),
-            r.buffer.capacity(),
-            r.keep + slack(r.keep) + 1,
-        )
+        (r.buffer.len(), r.buffer.capacity(), room(r.keep))
     };
     for (i, v) in y.iter().enumerate().skip(train).take(3 * 7 * 48) {
         auto.update(start + i as i64 * step, *v);
@@ -97,7 +93,7 @@ fn a_decoded_lag_buffer_updates_in_its_first_allocation() {
     let mut decoded: Auto = ciborium::from_reader(&bytes[..]).expect("decodes");
     let room = |a: &Auto| {
         let r = a.combination.as_ref().expect("the combination applies");
-        (r.buffer.capacity(), r.keep + slack(r.keep) + 1)
+        (r.buffer.capacity(), room(r.keep))
     };
     let (first, most) = room(&decoded);
     assert_eq!(first, most, "decoded with room for its updates");
