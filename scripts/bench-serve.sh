@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Metric GET over TLS with N targets loaded (default 10,000), driven by `oha` (crates.io) at a
 # fixed rate with latency correction (no coordinated omission); reports latency percentiles,
-# throughput, the server's own handler histogram and its RSS.
+# throughput, the CPU the server spends per request (nginx's too, when installed), the
+# server's own handler histogram and its RSS.
 # The server is the real binary: `tidecast demo --services N` fits one model per synthetic
 # service, runs every refresh loop in real time, and serves from memory.
 # Usage: scripts/bench-serve.sh [TARGETS] [RATE_PER_SECOND] [SECONDS] [CONNECTIONS]
@@ -67,30 +68,34 @@ NGINX
   trap 'kill $pid 2>/dev/null || true; nginx -c "$dir/nginx.conf" -s stop 2>/dev/null || true' EXIT
   ngx_url="https://localhost:$ngx_port$path"
 fi
-ticks() { awk '{print $14 + $15}' /proc/$pid/stat; }  # the process's CPU, exited threads included
+# CPU ticks of the given processes (exited threads included): tidecast, or nginx's master and workers.
+ticks() { local p t=0; for p in "$@"; do t=$(( t + $(awk '{print $14 + $15}' "/proc/$p/stat") )); done; echo "$t"; }
+ngx_pids() { echo "$(cat "$dir/nginx.pid") $(pgrep -P "$(cat "$dir/nginx.pid")" | tr '\n' ' ')"; }
 load() { # URL OUT: one run of the fixed-rate load
   "${pin_client[@]}" oha --no-tui -z "${secs}s" -c "$conns" -q "$rate" --latency-correction ${OHA_ARGS:-} \
     "${tls[@]}" -H 'Accept: application/json' "$1" > "$2"
 }
 pct() { grep -E "$1% in" "$2" | awk '{printf "%.2f", $3}'; }
-row() { # NAME OUT CPU
-  printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$1" "$(pct 50.00 "$2")" "$(pct 90.00 "$2")" \
-    "$(pct 99.00 "$2")" "$(pct 99.90 "$2")" "$(grep Requests/sec "$2" | awk '{printf "%.0f", $2}')" "$3"
+row() { # NAME OUT TICKS_BEFORE TICKS_AFTER
+  local rps; rps=$(grep Requests/sec "$2" | awk '{printf "%.0f", $2}')
+  printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$1" "$(pct 50.00 "$2")" "$(pct 90.00 "$2")" \
+    "$(pct 99.00 "$2")" "$(pct 99.90 "$2")" "$rps" "$(( ($4 - $3) * 100 / $(getconf CLK_TCK) / secs ))" \
+    "$(awk -v t=$(( $4 - $3 )) -v hz="$(getconf CLK_TCK)" -v n=$(( rps * secs )) 'BEGIN {printf "%.0f", 1e6 * t / hz / n}')"
 }
-cpu() { echo $(( ($2 - $1) * 100 / $(getconf CLK_TCK) / secs )); }
 rounds=${ROUNDS:-1}
 hist > "$dir/before.txt"
 echo
-echo "| round: path | p50 ms | p90 ms | p99 ms | p99.9 ms | requests/s | tidecast CPU, % of a core |"
-echo "|---|---|---|---|---|---|---|"
+echo "| round: path | p50 ms | p90 ms | p99 ms | p99.9 ms | requests/s | server CPU, % of a core | server CPU per request, us |"
+echo "|---|---|---|---|---|---|---|---|"
 for r in $(seq "$rounds"); do
-  c0=$(ticks); load "$url$path" "$dir/oha-$r.txt"; c1=$(ticks)
-  row "$r: metric GET" "$dir/oha-$r.txt" "$(cpu "$c0" "$c1")"
-  c0=$(ticks); load "$url/healthz" "$dir/oha-healthz-$r.txt"; c1=$(ticks)
-  row "$r: /healthz" "$dir/oha-healthz-$r.txt" "$(cpu "$c0" "$c1")"
+  c0=$(ticks $pid); load "$url$path" "$dir/oha-$r.txt"; c1=$(ticks $pid)
+  row "$r: metric GET" "$dir/oha-$r.txt" "$c0" "$c1"
+  c0=$(ticks $pid); load "$url/healthz" "$dir/oha-healthz-$r.txt"; c1=$(ticks $pid)
+  row "$r: /healthz" "$dir/oha-healthz-$r.txt" "$c0" "$c1"
   if [[ -n $ngx_url ]]; then
-    load "$ngx_url" "$dir/oha-nginx-$r.txt"
-    row "$r: nginx, same body" "$dir/oha-nginx-$r.txt" "-"
+    # shellcheck disable=SC2046  # a list of pids
+    c0=$(ticks $(ngx_pids)); load "$ngx_url" "$dir/oha-nginx-$r.txt"; c1=$(ticks $(ngx_pids))
+    row "$r: nginx, same body" "$dir/oha-nginx-$r.txt" "$c0" "$c1"
   fi
 done
 hist > "$dir/after.txt"
