@@ -427,6 +427,26 @@ fn sigterm_drains_before_the_listener_closes() {
     assert!(!healthz(port, &ca), "the listener is closed");
 }
 
+/// Without `--dir` the demo writes its CA and client key into a temporary directory of its
+/// own and removes it when stopped, so no private key is left behind in the temp dir.
+#[test]
+fn the_demo_removes_its_own_temporary_directory_when_stopped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cmd = TIDECAST.command();
+    cmd.args(["demo", "--port", "0", "--no-board"])
+        .env("TMPDIR", tmp.path());
+    let mut demo = Running::start(&mut cmd);
+    demo.stdout_until("tidecast demo: serving", PATIENCE);
+    let dir = tmp.path().join(format!("tidecast-demo-{}", demo.id()));
+    assert!(dir.join("client.key").is_file(), "{}", dir.display());
+    let (ok, _, err) = sh(&format!("kill -TERM {}", demo.id()));
+    assert!(ok, "{err}");
+    let status = poll(PATIENCE, Duration::from_millis(100), || demo.try_wait())
+        .expect("the demo exits on SIGTERM");
+    assert!(status.success(), "{status}");
+    assert!(!dir.exists(), "{} is left behind", dir.display());
+}
+
 /// The config's `prometheus.basic_auth` reaches Prometheus: the password is read from its
 /// file and sent as an `Authorization: Basic` header with every query.
 #[test]

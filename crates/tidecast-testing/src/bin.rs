@@ -42,9 +42,15 @@ impl Binary {
 
     /// Start it with `args`, its stdout and stderr read line by line in the background.
     pub fn spawn(&self, args: &[&str]) -> Running {
-        let mut child = self
-            .command()
-            .args(args)
+        Running::start(self.command().args(args))
+    }
+}
+
+impl Running {
+    /// Start `cmd` (from [`Binary::command`], with its arguments and environment), its
+    /// stdout and stderr read line by line in the background.
+    pub fn start(cmd: &mut Command) -> Running {
+        let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

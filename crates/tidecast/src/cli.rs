@@ -230,7 +230,8 @@ pub(crate) struct DemoArgs {
     /// (for `tidecast forecast` and `backtest` on the same data).
     #[arg(long, value_name = "DIR")]
     pub(crate) write_history: Option<PathBuf>,
-    /// Directory for the generated certificates (default: a temporary directory).
+    /// Directory for the generated certificates (default: a temporary directory, removed
+    /// when the demo exits).
     #[arg(long, value_name = "DIR")]
     pub(crate) dir: Option<PathBuf>,
     /// Number of services (the first three are tv-api, epg and login; more are generated,

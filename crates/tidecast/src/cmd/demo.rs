@@ -74,6 +74,16 @@ fn start_time(spec: &str) -> Result<f64> {
         .map_or(now, |t| t.timestamp() as f64))
 }
 
+/// The demo's own temporary directory (its CA and client keys) is removed when the demo
+/// returns, on success, error or a signal's graceful stop; a `--dir` of the user's stays.
+struct RemoveOnDrop(std::path::PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 pub(crate) fn run(args: &DemoArgs) -> Result<()> {
     if !(args.speed >= 0.0 && args.speed <= 3600.0) {
         return Err(usage(format!(
@@ -85,9 +95,12 @@ pub(crate) fn run(args: &DemoArgs) -> Result<()> {
         return Err(usage("--services must be at least 1"));
     }
     crate::logging::init(matches!(args.log_format, LogFormat::Json));
-    let dir = match &args.dir {
-        Some(d) => d.clone(),
-        None => std::env::temp_dir().join(format!("tidecast-demo-{}", std::process::id())),
+    let (dir, _remove_on_exit) = match &args.dir {
+        Some(d) => (d.clone(), None),
+        None => {
+            let d = std::env::temp_dir().join(format!("tidecast-demo-{}", std::process::id()));
+            (d.clone(), Some(RemoveOnDrop(d)))
+        }
     };
     let pki = crate::tls::demo_pki(&dir)?;
     let services = services(args.services);
