@@ -437,7 +437,19 @@ fn the_demo_removes_its_own_temporary_directory_when_stopped() {
         .env("TMPDIR", tmp.path());
     let mut demo = Running::start(&mut cmd);
     demo.stdout_until("tidecast demo: serving", PATIENCE);
-    let dir = tmp.path().join(format!("tidecast-demo-{}", demo.id()));
+    let dirs: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("tidecast-demo-")
+        })
+        .collect();
+    let [dir] = &dirs[..] else {
+        panic!("one demo directory expected: {dirs:?}")
+    };
     assert!(dir.join("client.key").is_file(), "{}", dir.display());
     let (ok, _, err) = sh(&format!("kill -TERM {}", demo.id()));
     assert!(ok, "{err}");

@@ -1,8 +1,9 @@
 //! The long-lived series a served model keeps (the tidal profile, the lag buffer, the
 //! decomposition's last cycles) as 16-bit codes of one power-of-two scale: half the memory
-//! of f32, a server holds one per target. A value is off by at most half a code, `scale / 65,534` (1.5e-5 of
-//! the largest value kept), far below any forecast's error; f16 would be off by up to
-//! 2.4e-4 of each value, 16 times more at the peaks a forecast is read at.
+//! of f32, a server holds one per target. A value is off by at most half a code,
+//! `scale / 65,534` (1.5e-5 of the largest value kept), far below any forecast's error; f16
+//! would be off by up to 2.4e-4 of each value, 16 times more at the peaks a forecast is
+//! read at.
 //!
 //! [`Values`] reads numbers by index from a slice or a [`Packed`] series alike.
 

@@ -68,13 +68,16 @@ pub(crate) fn heap_churn() -> u64 {
 pub(crate) fn trim_heap() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
-        let (in_use, free) = heap_in_use();
+        // What the trim started from (`free_bytes` is what it could return), read only when
+        // logged: mallinfo2 walks every arena under its lock.
+        let before = tracing::enabled!(tracing::Level::DEBUG).then(heap_in_use);
         // SAFETY: malloc_trim only returns free pages to the OS; it takes the arenas' locks.
         unsafe {
             libc::malloc_trim(0);
         }
-        // What the trim started from: `free_bytes` is what it could return.
-        tracing::debug!(in_use_bytes = in_use, free_bytes = free, "heap trimmed");
+        if let Some((in_use, free)) = before {
+            tracing::debug!(in_use_bytes = in_use, free_bytes = free, "heap trimmed");
+        }
     }
 }
 

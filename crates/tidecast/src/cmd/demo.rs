@@ -4,7 +4,7 @@ use crate::config::Config;
 use crate::history::usage;
 use crate::runtime::{SeriesSource, SyntheticSource, TargetRuntime};
 use crate::tls::DemoPki;
-use anyhow::Result;
+use anyhow::{Context, Result};
 use chrono::TimeZone;
 use chrono_tz::Asia::Shanghai;
 use std::io::Write;
@@ -74,16 +74,6 @@ fn start_time(spec: &str) -> Result<f64> {
         .map_or(now, |t| t.timestamp() as f64))
 }
 
-/// The demo's own temporary directory (its CA and client keys) is removed when the demo
-/// returns, on success, error or a signal's graceful stop; a `--dir` of the user's stays.
-struct RemoveOnDrop(std::path::PathBuf);
-
-impl Drop for RemoveOnDrop {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 pub(crate) fn run(args: &DemoArgs) -> Result<()> {
     if !(args.speed >= 0.0 && args.speed <= 3600.0) {
         return Err(usage(format!(
@@ -95,11 +85,18 @@ pub(crate) fn run(args: &DemoArgs) -> Result<()> {
         return Err(usage("--services must be at least 1"));
     }
     crate::logging::init(matches!(args.log_format, LogFormat::Json));
-    let (dir, _remove_on_exit) = match &args.dir {
-        Some(d) => (d.clone(), None),
+    // Without `--dir`, the keys go to a fresh private directory (mode 0700, a name no other
+    // user can claim first), removed when `own` drops as the demo returns: on success, error
+    // or a signal's graceful stop. A `--dir` of the user's stays.
+    let own;
+    let dir = match &args.dir {
+        Some(d) => d.clone(),
         None => {
-            let d = std::env::temp_dir().join(format!("tidecast-demo-{}", std::process::id()));
-            (d.clone(), Some(RemoveOnDrop(d)))
+            own = tempfile::Builder::new()
+                .prefix("tidecast-demo-")
+                .tempdir()
+                .context("creating the demo's temporary directory")?;
+            own.path().to_path_buf()
         }
     };
     let pki = crate::tls::demo_pki(&dir)?;
@@ -237,7 +234,6 @@ fn write_histories(
     services: &[(String, f64, f64)],
     sim0: f64,
 ) -> Result<()> {
-    use anyhow::Context;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     for (i, (t, (name, idle, peak))) in cfg.targets.iter().zip(services).enumerate() {
         let g = generator(i, *idle, *peak, sim0);
@@ -294,7 +290,6 @@ fn write_model(
     (name, idle, peak): &(String, f64, f64),
     sim0: f64,
 ) -> Result<()> {
-    use anyhow::Context;
     let g = generator(i, *idle, *peak, sim0);
     let forecaster = crate::runtime::forecaster(t);
     let refit_point = forecaster.refit_point((sim0 as i64).div_euclid(t.step) * t.step);
