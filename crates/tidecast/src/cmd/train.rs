@@ -9,7 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use std::io::IsTerminal;
 use std::sync::Arc;
 use tidecast_core::{Predict, SECS_PER_DAY, Series, SeriesBuilder, format_timestamp};
-use tidecast_models::{Fitted, HorizonScore, OriginForecast, score};
+use tidecast_models::{Fitted, Forecaster, HorizonScore, OriginForecast, score};
 use tidecast_server::{Clock, SystemClock};
 use tidecast_store::{Artifact, Store};
 
@@ -225,6 +225,9 @@ async fn train_one(
     o
 }
 
+/// Train one target: skip it if the store already holds a model for this refit point, pull
+/// the training window plus a holdout day, score the new and the current model on that day,
+/// then publish the new one if it is not worse by more than the margin.
 async fn train(
     t: &Target,
     client: tidecast_prometheus::Client,
@@ -235,8 +238,7 @@ async fn train(
     let step = t.step;
     let f = forecaster(t);
     let refit_point = f.refit_point(s.now.div_euclid(step) * step);
-    let hash = config_hash(t);
-    let current = current(store, &t.name, &hash);
+    let current = current(store, &t.name, &config_hash(t));
     if let Ok(Some((v, a))) = &current
         && a.refit_point >= refit_point
         && !s.force
@@ -250,21 +252,7 @@ async fn train(
         return Ok(());
     }
     let holdout_at = refit_point - HOLDOUT_SECS;
-    let start = holdout_at - t.window + step;
-    let source = PrometheusSource {
-        client,
-        query: t.query.clone(),
-    };
-    let samples = source.range(start, refit_point, step).await?;
-    if samples.iter().all(|x| !x.value.is_finite()) {
-        anyhow::bail!(
-            "no data in {} .. {}",
-            format_timestamp(start),
-            format_timestamp(refit_point)
-        );
-    }
-    let series = SeriesBuilder::new().step(Some(step)).build(&samples)?;
-    let steps = fit_steps(t);
+    let series = pull_history(t, client, holdout_at - t.window + step, refit_point).await?;
     let previous = match current {
         Ok(Some((_, a))) if a.refit_point <= holdout_at && a.refit_point >= series.start() => {
             Some(a)
@@ -272,46 +260,16 @@ async fn train(
         _ => None,
     };
     let (f2, series2) = (f.clone(), series.clone());
+    let steps = fit_steps(t);
     let (candidate_scores, current_scores, model) = tokio::task::spawn_blocking(move || {
-        let horizons: Vec<usize> = SCORED_HORIZONS
-            .iter()
-            .map(|h| (h / step) as usize)
-            .filter(|h| *h >= 1 && *h <= steps)
-            .collect();
-        let origins: Vec<i64> = (1..)
-            .map(|k| holdout_at + k * ORIGIN_EVERY_SECS.max(step))
-            .take_while(|o| *o < refit_point)
-            .collect();
-        let candidate = f2.fit_at(&series2, holdout_at, steps)?;
-        let new = evaluate(candidate, &series2, &origins, steps, f2.quantile_levels())?;
-        let new = score(&series2, &new, &horizons);
-        let old = match previous {
-            Some(a) => {
-                let r = evaluate(a.model, &series2, &origins, steps, f2.quantile_levels())?;
-                Some(score(&series2, &r, &horizons))
-            }
-            None => None,
-        };
-        let model = f2.fit_at(&series2, refit_point, steps)?;
-        anyhow::Ok((new, old, model))
+        fit_and_score(&f2, &series2, previous, holdout_at, refit_point, steps)
     })
     .await??;
     o.mase_new = mean_mase(&candidate_scores);
     o.mase_current = current_scores.as_deref().and_then(mean_mase);
-    let better = match (o.mase_new, o.mase_current) {
-        (Some(n), Some(c)) => n <= c * (1.0 + s.margin),
-        (Some(_), None) => true,
-        (None, _) => false,
-    };
-    if !better && !s.force {
+    if let Some(reason) = keep_reason(o.mase_new, o.mase_current, &s) {
         o.result = "kept";
-        o.reason = match (o.mase_new, o.mase_current) {
-            (Some(n), Some(c)) => format!(
-                "the new model's holdout MASE {n:.3} is worse than the current {c:.3} by more than {:.0} %",
-                100.0 * s.margin
-            ),
-            _ => "the new model could not be scored on the holdout day".into(),
-        };
+        o.reason = reason;
         return Ok(());
     }
     let artifact =
@@ -330,6 +288,84 @@ async fn train(
     };
     o.version = Some(version);
     Ok(())
+}
+
+/// A target's history from Prometheus over `start ..= end`, refused when it holds no value.
+async fn pull_history(
+    t: &Target,
+    client: tidecast_prometheus::Client,
+    start: i64,
+    end: i64,
+) -> Result<Series> {
+    let source = PrometheusSource {
+        client,
+        query: t.query.clone(),
+    };
+    let samples = source.range(start, end, t.step).await?;
+    if samples.iter().all(|x| !x.value.is_finite()) {
+        anyhow::bail!(
+            "no data in {} .. {}",
+            format_timestamp(start),
+            format_timestamp(end)
+        );
+    }
+    Ok(SeriesBuilder::new().step(Some(t.step)).build(&samples)?)
+}
+
+type Scores = Vec<HorizonScore>;
+
+/// The candidate fitted at the holdout's start and the current model, each scored on the
+/// holdout day; then the model to publish, fitted on everything up to the refit point.
+fn fit_and_score(
+    f: &Forecaster,
+    series: &Series,
+    previous: Option<Artifact>,
+    holdout_at: i64,
+    refit_point: i64,
+    steps: usize,
+) -> Result<(Scores, Option<Scores>, Fitted)> {
+    let step = series.step();
+    let horizons: Vec<usize> = SCORED_HORIZONS
+        .iter()
+        .map(|h| (h / step) as usize)
+        .filter(|h| *h >= 1 && *h <= steps)
+        .collect();
+    let origins: Vec<i64> = (1..)
+        .map(|k| holdout_at + k * ORIGIN_EVERY_SECS.max(step))
+        .take_while(|o| *o < refit_point)
+        .collect();
+    let candidate = f.fit_at(series, holdout_at, steps)?;
+    let new = evaluate(candidate, series, &origins, steps, f.quantile_levels())?;
+    let new = score(series, &new, &horizons);
+    let old = match previous {
+        Some(a) => {
+            let r = evaluate(a.model, series, &origins, steps, f.quantile_levels())?;
+            Some(score(series, &r, &horizons))
+        }
+        None => None,
+    };
+    let model = f.fit_at(series, refit_point, steps)?;
+    Ok((new, old, model))
+}
+
+/// Why the current model stays (`None`: publish): the new one is worse by more than the
+/// margin, or could not be scored. `--force` publishes regardless.
+fn keep_reason(new: Option<f64>, current: Option<f64>, s: &Settings) -> Option<String> {
+    let better = match (new, current) {
+        (Some(n), Some(c)) => n <= c * (1.0 + s.margin),
+        (Some(_), None) => true,
+        (None, _) => false,
+    };
+    if better || s.force {
+        return None;
+    }
+    Some(match (new, current) {
+        (Some(n), Some(c)) => format!(
+            "the new model's holdout MASE {n:.3} is worse than the current {c:.3} by more than {:.0} %",
+            100.0 * s.margin
+        ),
+        _ => "the new model could not be scored on the holdout day".into(),
+    })
 }
 
 /// The store's current artifact for a target if it was trained under `hash`; an
