@@ -695,6 +695,7 @@ pub(crate) fn spawn_all(
     let fits = Arc::new(Semaphore::new(
         2 * std::thread::available_parallelism().map_or(2, |n| n.get()),
     ));
+    let first = Arc::new(Semaphore::new(FIRST_REFRESHES_IN_FLIGHT));
     let n = runtimes.len().max(1);
     let trimmer = tokio::spawn(trim_after_model_work());
     runtimes
@@ -702,6 +703,7 @@ pub(crate) fn spawn_all(
         .enumerate()
         .map(|(k, mut rt)| {
             let (store, clock, fits) = (store.clone(), clock.clone(), fits.clone());
+            let first = first.clone();
             tokio::spawn(async move {
                 // A clock that stands still (speed 0) sees nothing new: a refresh a second
                 // brings every target up at once.
@@ -710,10 +712,19 @@ pub(crate) fn spawn_all(
                 } else {
                     std::time::Duration::from_secs(1)
                 };
-                // Spread the first refreshes over one interval so thousands of targets do
-                // not hit Prometheus at once.
-                tokio::time::sleep(every.mul_f64(k as f64 / n as f64)).await;
-                let mut tick = tokio::time::interval(every);
+                let started = tokio::time::Instant::now();
+                // The first refresh as soon as a slot is free, so a pod turns ready as fast
+                // as Prometheus answers; a bounded few in flight, never thousands at once.
+                if let Ok(_slot) = first.acquire().await {
+                    Box::pin(rt.refresh(clock.now() as i64, &store, &fits)).await;
+                }
+                // Later refreshes keep target k's slot k/n of the interval, so the steady
+                // queries to Prometheus are spread evenly.
+                let mut next = started + every.mul_f64(k as f64 / n as f64);
+                while next <= tokio::time::Instant::now() {
+                    next += every;
+                }
+                let mut tick = tokio::time::interval_at(next, every);
                 tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 loop {
                     tick.tick().await;
@@ -726,6 +737,10 @@ pub(crate) fn spawn_all(
         .chain([trimmer])
         .collect()
 }
+
+/// First refreshes in flight at start-up: well under Prometheus' default
+/// `--query.max-concurrency` (20), so a starting pod leaves room for other queries.
+const FIRST_REFRESHES_IN_FLIGHT: usize = 8;
 
 /// How often the heap is trimmed while fits or model loads go on.
 const TRIM_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
