@@ -255,8 +255,9 @@ pub(crate) struct DemoArgs {
     /// --start 2026-12-07T16:30:00+08:00) instead of fitting where they apply.
     #[arg(long, value_name = "URL")]
     pub(crate) models: Option<String>,
-    /// Fit each service at the start's refit point, publish the models to this store and
-    /// exit (how models/demo is made).
+    /// Train each service as `tidecast train` does (scored on the holdout day before the
+    /// start's refit point), publish the models to this store and exit (how models/demo is
+    /// made).
     #[arg(long, value_name = "URL", conflicts_with = "models")]
     pub(crate) write_models: Option<String>,
     /// The live board's port on 127.0.0.1 (0 picks a free one; the URL is printed).

@@ -255,59 +255,49 @@ fn write_histories(
     Ok(())
 }
 
-/// Fit each service at the refit point of `sim0` on the history its first refresh would
-/// pull, and publish the models to the store at `url` (trained at = the refit point, so the
-/// files are the same on every run). One fit per core at a time.
+/// Train each service as `tidecast train` does, on its synthetic tide as of `sim0` (the
+/// window and a holdout day before the refit point), and publish the models to the store at
+/// `url`, stamped with the refit point so the files are the same on every run.
 fn write_models(url: &str, cfg: &Config, services: &[(String, f64, f64)], sim0: f64) -> Result<()> {
     let store = tidecast_store::open(url).map_err(|e| usage(format!("--write-models: {e}")))?;
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-    std::thread::scope(|s| {
-        let handles: Vec<_> = (0..workers)
-            .map(|_| {
-                s.spawn(|| -> Result<()> {
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let (Some(t), Some(service)) = (cfg.targets.get(i), services.get(i)) else {
-                            return Ok(());
-                        };
-                        write_model(&*store, t, i, service, sim0)?;
-                    }
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .try_for_each(|h| h.join().expect("a model writer panicked"))
-    })
-}
-
-/// Fit and publish one service's model (see [`write_models`]).
-fn write_model(
-    store: &dyn tidecast_store::Store,
-    t: &crate::config::Target,
-    i: usize,
-    (name, idle, peak): &(String, f64, f64),
-    sim0: f64,
-) -> Result<()> {
-    let g = generator(i, *idle, *peak, sim0);
-    let forecaster = crate::runtime::forecaster(t);
-    let refit_point = forecaster.refit_point((sim0 as i64).div_euclid(t.step) * t.step);
-    let start = refit_point - t.window + t.step;
-    let values = (0..)
-        .map(|k| start + k * t.step)
-        .take_while(|x| *x <= refit_point)
-        .map(|x| g.value(x))
+    let clock: Arc<dyn Clock> = Arc::new(SimClock {
+        real0: 0.0,
+        sim0,
+        speed: 0.0,
+    });
+    let targets = cfg
+        .targets
+        .iter()
+        .zip(services)
+        .enumerate()
+        .map(|(i, (t, (_, idle, peak)))| {
+            let source: Arc<dyn SeriesSource> = Arc::new(SyntheticSource {
+                generator: generator(i, *idle, *peak, sim0),
+                clock: clock.clone(),
+            });
+            (t.clone(), source)
+        })
         .collect();
-    let series = tidecast_core::Series::new(start, t.step, values)?;
-    let model = forecaster.fit_at(&series, refit_point, crate::runtime::fit_steps(t))?;
-    let artifact =
-        crate::runtime::artifact(t, &series, refit_point, model, Vec::new(), refit_point);
-    let version = store
-        .publish(name, &artifact.encode()?, refit_point * 1000)
-        .with_context(|| format!("publishing {name}"))?;
-    println!("{name}: {version} ({})", artifact.model_name);
-    Ok(())
+    let settings = crate::cmd::train::Settings {
+        now: sim0 as i64,
+        force: true,
+        margin: 0.0,
+        keep: usize::MAX,
+        stamp_at_refit_point: true,
+    };
+    // Fits run on tokio's blocking threads; two in flight per core keeps them busy.
+    let jobs = 2 * std::thread::available_parallelism().map_or(1, |n| n.get());
+    let outcomes = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?
+        .block_on(crate::cmd::train::train_all(
+            targets,
+            Arc::from(store),
+            settings,
+            jobs,
+        ));
+    crate::cmd::train::summarize(&outcomes, 0, 1)
 }
 
 /// What the demo prints once it listens: where, and commands that work as printed.

@@ -30,7 +30,7 @@ pub(crate) struct SomeFailed {
 
 /// What happened to one target.
 #[derive(Debug, Clone, serde::Serialize)]
-struct Outcome {
+pub(crate) struct Outcome {
     target: String,
     /// `published`, `kept` or `failed`.
     result: &'static str,
@@ -72,39 +72,47 @@ pub(crate) fn run(args: &TrainArgs) -> Result<()> {
         Some(t) => crate::history::instant("--at", t)?,
         None => SystemClock.now() as i64,
     };
-    let targets: Vec<Arc<Target>> = cfg
+    let targets: Vec<(Arc<Target>, Arc<dyn SeriesSource>)> = cfg
         .targets
         .iter()
         .filter(|t| shard_of(&t.name, count) == index)
-        .cloned()
+        .map(|t| {
+            let source: Arc<dyn SeriesSource> = Arc::new(PrometheusSource {
+                client: client.clone(),
+                query: t.query.clone(),
+            });
+            (t.clone(), source)
+        })
         .collect();
     let settings = Settings {
         now,
         force: args.force,
         margin,
         keep,
+        stamp_at_refit_point: false,
     };
     let outcomes = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the runtime")?
-        .block_on(train_all(
-            targets,
-            client,
-            store,
-            settings,
-            args.jobs.max(1),
-        ));
+        .block_on(train_all(targets, store, settings, args.jobs.max(1)));
     summarize(&outcomes, index, count)
 }
 
 /// What every target's training shares.
 #[derive(Debug, Clone, Copy)]
-struct Settings {
-    now: i64,
-    force: bool,
-    margin: f64,
-    keep: usize,
+pub(crate) struct Settings {
+    /// Train as of this instant (Unix seconds).
+    pub(crate) now: i64,
+    /// Publish whatever the holdout day says.
+    pub(crate) force: bool,
+    /// How much worse (a fraction of the current model's MASE) a candidate may be.
+    pub(crate) margin: f64,
+    /// Versions kept per target.
+    pub(crate) keep: usize,
+    /// Stamp artifacts and versions with the refit point instead of the wall clock, so the
+    /// same history gives the same files (the demo's committed models).
+    pub(crate) stamp_at_refit_point: bool,
 }
 
 /// `--shard I/N`, else `$JOB_COMPLETION_INDEX` of `--shards`, else the only shard.
@@ -153,9 +161,10 @@ fn shard_of(name: &str, count: usize) -> usize {
     (u64::from_le_bytes(h[..8].try_into().expect("8 bytes")) % count as u64) as usize
 }
 
-async fn train_all(
-    targets: Vec<Arc<Target>>,
-    client: tidecast_prometheus::Client,
+/// Train every target, `jobs` at a time, each from its own source; a JSON line per target
+/// (or a progress bar on a terminal) as each ends.
+pub(crate) async fn train_all(
+    targets: Vec<(Arc<Target>, Arc<dyn SeriesSource>)>,
     store: Arc<dyn Store>,
     s: Settings,
     jobs: usize,
@@ -171,11 +180,11 @@ async fn train_all(
     };
     let permits = Arc::new(tokio::sync::Semaphore::new(jobs));
     let mut tasks = tokio::task::JoinSet::new();
-    for t in targets {
-        let (client, store, permits) = (client.clone(), store.clone(), permits.clone());
+    for (t, source) in targets {
+        let (store, permits) = (store.clone(), permits.clone());
         tasks.spawn(async move {
             let _permit = permits.acquire_owned().await;
-            train_one(&t, client, &*store, s).await
+            train_one(&t, &*source, &*store, s).await
         });
     }
     let mut out = Vec::new();
@@ -203,7 +212,7 @@ async fn train_all(
 
 async fn train_one(
     t: &Target,
-    client: tidecast_prometheus::Client,
+    source: &dyn SeriesSource,
     store: &dyn Store,
     s: Settings,
 ) -> Outcome {
@@ -215,7 +224,7 @@ async fn train_one(
         mase_new: None,
         mase_current: None,
     };
-    match train(t, client, store, s, &mut o).await {
+    match train(t, source, store, s, &mut o).await {
         Ok(()) => {}
         Err(e) => {
             o.result = "failed";
@@ -230,7 +239,7 @@ async fn train_one(
 /// then publish the new one if it is not worse by more than the margin.
 async fn train(
     t: &Target,
-    client: tidecast_prometheus::Client,
+    source: &dyn SeriesSource,
     store: &dyn Store,
     s: Settings,
     o: &mut Outcome,
@@ -252,7 +261,7 @@ async fn train(
         return Ok(());
     }
     let holdout_at = refit_point - HOLDOUT_SECS;
-    let series = pull_history(t, client, holdout_at - t.window + step, refit_point).await?;
+    let series = pull_history(t, source, holdout_at - t.window + step, refit_point).await?;
     let previous = match current {
         Ok(Some((_, a))) if a.refit_point <= holdout_at && a.refit_point >= series.start() => {
             Some(a)
@@ -272,10 +281,15 @@ async fn train(
         o.reason = reason;
         return Ok(());
     }
+    let (trained_at, published_ms) = if s.stamp_at_refit_point {
+        (refit_point, refit_point * 1000)
+    } else {
+        (s.now, (SystemClock.now() * 1000.0) as i64)
+    };
     let artifact =
-        crate::runtime::artifact(t, &series, refit_point, model, candidate_scores, s.now);
+        crate::runtime::artifact(t, &series, refit_point, model, candidate_scores, trained_at);
     let bytes = artifact.encode()?;
-    let version = store.publish(&t.name, &bytes, (SystemClock.now() * 1000.0) as i64)?;
+    let version = store.publish(&t.name, &bytes, published_ms)?;
     store.prune(&t.name, s.keep)?;
     o.result = "published";
     o.reason = match o.mase_current {
@@ -290,17 +304,13 @@ async fn train(
     Ok(())
 }
 
-/// A target's history from Prometheus over `start ..= end`, refused when it holds no value.
+/// A target's history over `start ..= end`, refused when it holds no value.
 async fn pull_history(
     t: &Target,
-    client: tidecast_prometheus::Client,
+    source: &dyn SeriesSource,
     start: i64,
     end: i64,
 ) -> Result<Series> {
-    let source = PrometheusSource {
-        client,
-        query: t.query.clone(),
-    };
     let samples = source.range(start, end, t.step).await?;
     if samples.iter().all(|x| !x.value.is_finite()) {
         anyhow::bail!(
@@ -421,7 +431,7 @@ fn mean_mase(scores: &[HorizonScore]) -> Option<f64> {
 }
 
 /// Print the summary (a JSON line when stdout is not a terminal); an error if any failed.
-fn summarize(outcomes: &[Outcome], index: usize, count: usize) -> Result<()> {
+pub(crate) fn summarize(outcomes: &[Outcome], index: usize, count: usize) -> Result<()> {
     let n = |r: &str| outcomes.iter().filter(|o| o.result == r).count();
     let (published, kept, failed) = (n("published"), n("kept"), n("failed"));
     if std::io::stdout().is_terminal() {
