@@ -112,8 +112,8 @@ pub(crate) enum Command {
 
 #[derive(Debug, Args)]
 pub(crate) struct TrainArgs {
-    /// The serve configuration (its targets, prometheus and models sections; server-only
-    /// fields are ignored).
+    /// The serve configuration (its targets, prometheus and models sections; the server's
+    /// fields are parsed but not used).
     #[arg(long, value_name = "FILE")]
     pub(crate) config: PathBuf,
     /// The model store (default: the config's models.store): file:///path or a path.
@@ -133,9 +133,10 @@ pub(crate) struct TrainArgs {
     /// Train as of this instant instead of now (RFC 3339 or Unix seconds).
     #[arg(long, value_name = "TIME")]
     pub(crate) at: Option<String>,
-    /// Targets trained at once.
-    #[arg(long, default_value_t = 2, value_name = "N")]
-    pub(crate) jobs: usize,
+    /// Targets trained at once (default: two per core, at most 8, so pulls overlap fits
+    /// without crowding Prometheus).
+    #[arg(long, value_name = "N")]
+    pub(crate) jobs: Option<usize>,
 }
 
 #[derive(Debug, Args)]

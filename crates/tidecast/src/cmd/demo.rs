@@ -285,8 +285,7 @@ fn write_models(url: &str, cfg: &Config, services: &[(String, f64, f64)], sim0: 
         keep: usize::MAX,
         stamp_at_refit_point: true,
     };
-    // Fits run on tokio's blocking threads; two in flight per core keeps them busy.
-    let jobs = 2 * std::thread::available_parallelism().map_or(1, |n| n.get());
+    let jobs = crate::cmd::train::default_jobs();
     let outcomes = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
