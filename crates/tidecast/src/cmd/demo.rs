@@ -1,6 +1,6 @@
 use crate::cli::{DemoArgs, LogFormat};
 use crate::cmd::serve::Serving;
-use crate::config::Config;
+use crate::config::{Config, Target};
 use crate::history::usage;
 use crate::runtime::{SeriesSource, SyntheticSource, TargetRuntime};
 use crate::tls::DemoPki;
@@ -197,26 +197,38 @@ fn config(
     Config::parse(&yaml, dir)
 }
 
-/// One refresh loop per service, each reading its own synthetic tide (seeded by its
-/// position, growing slowly from four weeks before the start).
+/// One refresh loop per service, each reading its own synthetic tide.
 fn runtimes(
     cfg: &Config,
     services: &[(String, f64, f64)],
     sim0: f64,
     clock: &Arc<dyn Clock>,
 ) -> Vec<TargetRuntime> {
+    synthetic_sources(cfg, services, sim0, clock)
+        .enumerate()
+        .map(|(i, (t, src))| TargetRuntime::new(i, t, src))
+        .collect()
+}
+
+/// Each target with its service's synthetic tide (seeded by its position, growing slowly
+/// from four weeks before the start), read on `clock`.
+fn synthetic_sources<'a>(
+    cfg: &'a Config,
+    services: &'a [(String, f64, f64)],
+    sim0: f64,
+    clock: &'a Arc<dyn Clock>,
+) -> impl Iterator<Item = (Arc<Target>, Arc<dyn SeriesSource>)> + 'a {
     cfg.targets
         .iter()
         .zip(services)
         .enumerate()
-        .map(|(i, (t, (_, idle, peak)))| {
+        .map(move |(i, (t, (_, idle, peak)))| {
             let src: Arc<dyn SeriesSource> = Arc::new(SyntheticSource {
                 generator: generator(i, *idle, *peak, sim0),
                 clock: clock.clone(),
             });
-            TargetRuntime::new(i, t.clone(), src)
+            (t.clone(), src)
         })
-        .collect()
 }
 
 /// The synthetic tide of service `i`: seeded by its position, growing slowly from four weeks
@@ -265,19 +277,7 @@ fn write_models(url: &str, cfg: &Config, services: &[(String, f64, f64)], sim0: 
         sim0,
         speed: 0.0,
     });
-    let targets = cfg
-        .targets
-        .iter()
-        .zip(services)
-        .enumerate()
-        .map(|(i, (t, (_, idle, peak)))| {
-            let source: Arc<dyn SeriesSource> = Arc::new(SyntheticSource {
-                generator: generator(i, *idle, *peak, sim0),
-                clock: clock.clone(),
-            });
-            (t.clone(), source)
-        })
-        .collect();
+    let targets = synthetic_sources(cfg, services, sim0, &clock).collect();
     let settings = crate::cmd::train::Settings {
         now: sim0 as i64,
         force: true,

@@ -280,12 +280,14 @@ async fn train(
         }
         _ => None,
     };
-    let (f2, series2) = (f.clone(), series.clone());
     let steps = fit_steps(t);
-    let (candidate_scores, current_scores, model) = tokio::task::spawn_blocking(move || {
-        fit_and_score(&f2, &series2, previous, holdout_at, refit_point, steps)
+    // The series goes to the blocking task and comes back for the artifact, not copied.
+    let (series, fitted) = tokio::task::spawn_blocking(move || {
+        let fitted = fit_and_score(&f, &series, previous, holdout_at, refit_point, steps);
+        (series, fitted)
     })
-    .await??;
+    .await?;
+    let (candidate_scores, current_scores, model) = fitted?;
     o.mase_new = mean_mase(&candidate_scores);
     o.mase_current = current_scores.as_deref().and_then(mean_mase);
     if let Some(reason) = keep_reason(o.mase_new, o.mase_current, &s) {
